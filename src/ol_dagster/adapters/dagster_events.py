@@ -1,0 +1,264 @@
+"""EventSource over a DagsterInstance, with one reading strategy per kind of event-log storage.
+
+- Storages with one global, increasing storage id (consolidated SQLite, PostgreSQL, MySQL) are
+  read in storage-id order across all runs: the position is the last storage id done with.
+- Dagster's default SQLite storage keeps one database per run and mirrors only run-status events
+  into an index shard, so a global storage id misses every step event. There the source learns of
+  runs from the run-status index and reads each open run's own records: the position is the
+  index's storage id plus, for each run still open, the last storage id read in its shard.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    EventLogEntry,
+    RunsFilter,
+    RunStatusChangeRecordsFilter,
+)
+from dagster._core.event_api import EventLogCursor  # the documented way to page a run's records
+from dagster_shared.error import SerializableErrorInfo
+
+from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
+from ol_dagster.domain.ports import Batch, Position
+from ol_dagster.domain.records import RUN_END_KINDS, DagsterRecord, ErrorDetail, RecordKind
+
+logger = logging.getLogger("ol_dagster")
+
+EVENT_TYPES = frozenset(DagsterEventType[kind.value] for kind in RecordKind)
+_RUN_END_NAMES = frozenset(kind.value for kind in RUN_END_KINDS)
+# Dagster names the repository of a code location built from `Definitions` like this; the name the
+# user chose is then the code location's.
+_PLACEHOLDER_REPOSITORY = "__repository__"
+
+GLOBAL = "storage_id"
+PER_RUN = "per_run"
+
+
+def location_of(run: DagsterRun | None) -> str | None:
+    """The run's repository name, or its code location's when the repository has no real name."""
+    origin = run.remote_job_origin if run is not None else None
+    if origin is None:
+        return None
+    repository = origin.repository_origin.repository_name
+    if repository and repository != _PLACEHOLDER_REPOSITORY:
+        return repository
+    return origin.repository_origin.code_location_origin.location_name or None
+
+
+def _error_of(entry: EventLogEntry) -> ErrorDetail | None:
+    event = entry.dagster_event
+    error = getattr(event.event_specific_data, "error", None) if event is not None else None
+    if not isinstance(error, SerializableErrorInfo):
+        return None
+    message = error.message.strip()
+    cause = error.cause
+    while cause is not None:  # Dagster wraps user errors (retries, ...): name the root cause too
+        message = f"{message} (caused by {cause.cls_name}: {cause.message.strip()})"
+        cause = cause.cause
+    return ErrorDetail(message=message, stack_trace=error.to_string())
+
+
+@dataclass(frozen=True, slots=True)
+class _RunFacts:
+    location: str | None
+    started_at: float | None
+
+
+class DagsterEventSource:
+    """Reads the records ol-dagster translates from a DagsterInstance's event log."""
+
+    def __init__(self, instance: DagsterInstance) -> None:
+        self._instance = instance
+        self._storage = instance.event_log_storage
+        self.strategy = PER_RUN if self._storage.is_run_sharded else GLOBAL
+        logger.info(
+            "ol-dagster reads %s with the %s strategy",
+            type(self._storage).__name__,
+            "per-run (run-sharded storage)" if self.strategy == PER_RUN else "global storage id",
+        )
+
+    def initial_position(self, after_storage_id: int) -> Position:
+        if self.strategy == PER_RUN:
+            return {"strategy": PER_RUN, "index": after_storage_id, "runs": {}}
+        return {"strategy": GLOBAL, "after": after_storage_id}
+
+    def read(self, after: Position, limit: int) -> Batch:
+        if self.strategy == PER_RUN:
+            index, runs = _per_run_position(after)
+            return self._read_per_run(index, runs, limit)
+        return self._read_global(_global_position(after), limit)
+
+    # -- global storage id ------------------------------------------------------------------
+    def _read_global(self, after: int, limit: int) -> _GlobalBatch:
+        with warnings.catch_warnings():
+            # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
+            # it is one indexed `IN` query, where one call per type would be nine.
+            warnings.filterwarnings(
+                "ignore", message=".*multiple event types", category=DeprecationWarning
+            )
+            entries = self._storage.get_logs_for_all_runs_by_log_id(
+                after_cursor=after, dagster_event_type=set(EVENT_TYPES), limit=limit
+            )
+        return _GlobalBatch(self._to_records(entries.items()), after)
+
+    # -- run-sharded: the run-status index, then each open run's shard ------------------------
+    def _read_per_run(self, index: int, runs: dict[str, int], limit: int) -> _PerRunBatch:
+        index, runs = self._discover_runs(index, runs, limit)
+        found: list[tuple[int, EventLogEntry]] = []
+        for run_id, last in runs.items():
+            if len(found) >= limit:
+                break
+            connection = self._instance.get_records_for_run(
+                run_id,
+                cursor=EventLogCursor.from_storage_id(last).to_string(),
+                of_type=set(EVENT_TYPES),
+                limit=limit - len(found),
+            )
+            found.extend((r.storage_id, r.event_log_entry) for r in connection.records)
+        return _PerRunBatch(self._to_records(found), index, runs)
+
+    def _discover_runs(
+        self, index: int, runs: Mapping[str, int], limit: int
+    ) -> tuple[int, dict[str, int]]:
+        """Runs that started (or ended without starting) after `index` in the run-status index."""
+        pages = [
+            self._instance.fetch_run_status_changes(
+                RunStatusChangeRecordsFilter(event_type, after_storage_id=index),
+                limit=limit,
+                ascending=True,
+            )
+            for event_type in (
+                DagsterEventType.RUN_START,
+                DagsterEventType.RUN_FAILURE,
+                DagsterEventType.RUN_CANCELED,
+            )
+        ]
+        # A type with more to read bounds how far the index is known for every type.
+        cutoff = min(
+            (p.records[-1].storage_id for p in pages if p.has_more and p.records), default=None
+        )
+        seen = sorted(
+            (r for p in pages for r in p.records if cutoff is None or r.storage_id <= cutoff),
+            key=lambda r: r.storage_id,
+        )
+        if not seen:
+            return index, dict(runs)
+        started = {
+            r.run_id
+            for r in seen
+            if r.event_log_entry.dagster_event_type is DagsterEventType.RUN_START
+        }
+        ended_only = {r.run_id for r in seen} - started - set(runs)
+        facts = self._run_facts(ended_only)
+        merged = dict(runs)
+        for record in seen:
+            run_id = record.run_id
+            if run_id in merged:
+                continue
+            # A run ending without a start in this page either never started (launch failure,
+            # cancelled in the queue) or started earlier and was already read to its end.
+            if run_id in started or facts.get(run_id, _RunFacts(None, None)).started_at is None:
+                merged[run_id] = 0
+        return seen[-1].storage_id, merged
+
+    # -- both --------------------------------------------------------------------------------
+    def _run_facts(self, run_ids: Iterable[str]) -> dict[str, _RunFacts]:
+        wanted = list(set(run_ids))
+        if not wanted:
+            return {}
+        records = self._instance.get_run_records(filters=RunsFilter(run_ids=wanted))
+        return {
+            r.dagster_run.run_id: _RunFacts(location_of(r.dagster_run), _timestamp(r.start_time))
+            for r in records
+        }
+
+    def _to_records(self, entries: Iterable[tuple[int, EventLogEntry]]) -> list[DagsterRecord]:
+        entries = list(entries)
+        facts = self._run_facts(entry.run_id for _, entry in entries)
+        unknown = _RunFacts(None, None)
+        records = []
+        for storage_id, entry in entries:
+            event_type = entry.dagster_event_type
+            run = facts.get(entry.run_id, unknown)
+            records.append(
+                DagsterRecord(
+                    kind=event_type.name if event_type is not None else "",
+                    run_id=entry.run_id,
+                    job_name=entry.job_name or "",
+                    timestamp=entry.timestamp,
+                    storage_id=storage_id,
+                    step_key=entry.step_key,
+                    location=run.location,
+                    run_started_at=run.started_at,
+                    error=_error_of(entry),
+                )
+            )
+        return records
+
+
+def _timestamp(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _GlobalBatch:
+    records: Sequence[DagsterRecord]
+    after: int
+
+    def position_after(self, count: int) -> Position:
+        last = self.records[count - 1].storage_id if count else self.after
+        return {"strategy": GLOBAL, "after": last}
+
+
+@dataclass(frozen=True, slots=True)
+class _PerRunBatch:
+    records: Sequence[DagsterRecord]
+    index: int
+    runs: Mapping[str, int]
+    """Open runs after discovery, each with the last storage id read before this page."""
+
+    def position_after(self, count: int) -> Position:
+        runs: dict[str, Position] = dict(self.runs)
+        for record in self.records[:count]:
+            if record.kind in _RUN_END_NAMES:
+                runs.pop(record.run_id, None)
+            else:
+                runs[record.run_id] = record.storage_id
+        return {"strategy": PER_RUN, "index": self.index, "runs": runs}
+
+
+def _wrong_strategy(position: Position, expected: str) -> CursorError:
+    found = position.get("strategy") if isinstance(position, dict) else type(position).__name__
+    return CursorError(
+        f"the cursor's position was written for the {found!r} reading strategy, but this "
+        f"instance's event-log storage needs {expected!r} (did the storage change?). "
+        + CURSOR_RESET_HINT
+    )
+
+
+def _global_position(position: Position) -> int:
+    if isinstance(position, dict) and position.get("strategy") == GLOBAL:
+        after = position.get("after")
+        if isinstance(after, int) and not isinstance(after, bool) and after >= -1:
+            return after
+    raise _wrong_strategy(position, GLOBAL)
+
+
+def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:
+    if isinstance(position, dict) and position.get("strategy") == PER_RUN:
+        index, runs = position.get("index"), position.get("runs")
+        if (
+            isinstance(index, int)
+            and isinstance(runs, dict)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in runs.values())
+        ):
+            return index, {k: int(v) for k, v in runs.items() if isinstance(v, int)}
+    raise _wrong_strategy(position, PER_RUN)

@@ -1,0 +1,116 @@
+"""Emitter over openlineage-python's OpenLineageClient: domain events -> `event_v2` objects."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import (
+    JobFacet,
+    RunFacet,
+    error_message_run,
+    job_type_job,
+    parent_run,
+    processing_engine_run,
+)
+
+from ol_dagster.domain.errors import ConfigurationError
+from ol_dagster.domain.lineage import EventType, LineageEvent
+from ol_dagster.domain.ports import EmitResult
+from ol_dagster.version import PRODUCER, __version__
+
+logger = logging.getLogger("ol_dagster")
+
+_RUN_STATES = {
+    EventType.START: RunState.START,
+    EventType.COMPLETE: RunState.COMPLETE,
+    EventType.FAIL: RunState.FAIL,
+    EventType.ABORT: RunState.ABORT,
+}
+
+
+def build_client() -> OpenLineageClient:
+    """The client as users configure it: OPENLINEAGE_URL, openlineage.yml, OPENLINEAGE__*."""
+    try:
+        return OpenLineageClient()
+    except Exception as error:  # noqa: BLE001  (the client raises many types for bad settings)
+        raise ConfigurationError(
+            f"the OpenLineage client could not be configured: {redact(str(error))}"
+        ) from None
+
+
+def redact(text: str) -> str:
+    """`text` with the API key, if any, blotted out."""
+    secret = os.environ.get("OPENLINEAGE_API_KEY")
+    return text.replace(secret, "***") if secret else text
+
+
+def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
+    run_facets: dict[str, RunFacet] = {}
+    if event.parent is not None:
+        parent = event.parent
+        run_facets["parent"] = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=parent.run_id),
+            job=parent_run.Job(namespace=parent.job.namespace, name=parent.job.name),
+            root=parent_run.Root(
+                run=parent_run.RootRun(runId=parent.root_run_id),
+                job=parent_run.RootJob(
+                    namespace=parent.root_job.namespace, name=parent.root_job.name
+                ),
+            ),
+            producer=PRODUCER,
+        )
+    if event.error is not None:
+        run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+            message=event.error.message,
+            programmingLanguage="python",
+            stackTrace=event.error.stack_trace,
+            producer=PRODUCER,
+        )
+    if event.event_type is EventType.START:
+        run_facets["processing_engine"] = processing_engine_run.ProcessingEngineRunFacet(
+            version=engine_version,
+            name="Dagster",
+            openlineageAdapterVersion=__version__,
+            producer=PRODUCER,
+        )
+    job_facets: dict[str, JobFacet] = {
+        "jobType": job_type_job.JobTypeJobFacet(
+            processingType="BATCH",
+            integration="DAGSTER",
+            jobType=event.job_kind.value,
+            producer=PRODUCER,
+        )
+    }
+    return RunEvent(
+        eventType=_RUN_STATES[event.event_type],
+        eventTime=event.event_time.isoformat(),
+        run=Run(runId=event.run_id, facets=run_facets),
+        job=Job(namespace=event.job.namespace, name=event.job.name, facets=job_facets),
+        producer=PRODUCER,
+        inputs=[],
+        outputs=[],
+    )
+
+
+class OpenLineageEmitter:
+    """Sends events one by one through the client's transport, stopping at the first failure."""
+
+    def __init__(self, client: OpenLineageClient, engine_version: str) -> None:
+        self._client = client
+        self._engine_version = engine_version
+
+    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+        for sent, event in enumerate(events):
+            try:
+                self._client.emit(to_run_event(event, self._engine_version))
+            # Any failure of any transport (connection, HTTP status, Kafka, ...) stops the batch
+            # here; the use case keeps the cursor before this event and reports the reason.
+            except Exception as error:  # noqa: BLE001
+                reason = redact(f"{type(error).__name__}: {error}")
+                logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
+                return EmitResult(accepted=sent, failure=reason)
+        return EmitResult(accepted=len(events))

@@ -1,0 +1,81 @@
+"""The sensor entry adapter: `openlineage_sensor(...)`, a drop-in for openlineage-dagster's."""
+
+from __future__ import annotations
+
+from dagster import (
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from ol_dagster.app.container import Container
+from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.errors import BackendError, ConfigurationError
+
+DEFAULT_DESCRIPTION = "Sends OpenLineage events for Dagster runs, steps and assets."
+
+
+def openlineage_sensor(
+    name: str = "openlineage_sensor",
+    description: str = DEFAULT_DESCRIPTION,
+    minimum_interval_seconds: int = 30,
+    record_filter_limit: int = 30,
+    after_storage_id: int = 0,
+    *,
+    tick_budget_seconds: float | None = None,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
+    container: Container | None = None,
+) -> SensorDefinition:
+    """A sensor that tails the instance's event log and sends OpenLineage events.
+
+    Same arguments and defaults as openlineage-dagster's sensor. `record_filter_limit` is the page
+    size: one tick reads page after page until it has caught up or `tick_budget_seconds` (default
+    from OL_DAGSTER_TICK_BUDGET_SECONDS, else 30) have passed. `after_storage_id` applies only
+    while the sensor has no cursor. Add one such sensor per Dagster instance.
+    """
+    if record_filter_limit < 1:
+        raise ConfigurationError(
+            f"record_filter_limit must be at least 1, not {record_filter_limit}"
+        )
+    if after_storage_id < 0:
+        raise ConfigurationError(f"after_storage_id must not be negative, not {after_storage_id}")
+    if tick_budget_seconds is not None and tick_budget_seconds <= 0:
+        raise ConfigurationError(f"tick_budget_seconds must be positive, not {tick_budget_seconds}")
+    wiring = container if container is not None else Container()
+
+    @sensor(
+        name=name,
+        description=description,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+    )
+    def _openlineage_sensor(context: SensorEvaluationContext) -> SkipReason:
+        report = tick(context, wiring, record_filter_limit, after_storage_id, tick_budget_seconds)
+        summary = report.summary()
+        context.log.info(f"ol-dagster: {summary}")
+        if report.failure is not None and not report.progressed:
+            # Nothing moved: fail the tick so that Dagster shows it red, cursor unchanged.
+            raise BackendError(summary)
+        return SkipReason(summary)
+
+    return _openlineage_sensor
+
+
+def tick(
+    context: SensorEvaluationContext,
+    wiring: Container,
+    page_size: int,
+    after_storage_id: int,
+    budget_seconds: float | None,
+) -> TickReport:
+    seconds = budget_seconds or wiring.settings().ol_dagster_tick_budget_seconds
+    return run_tick(
+        source=wiring.event_source(instance=context.instance),
+        cursor=wiring.cursor_store(read=lambda: context.cursor, write=context.update_cursor),
+        emitter=wiring.emitter(),
+        translator=wiring.translator(),
+        budget=TickBudget(page_size=page_size, seconds=seconds),
+        after_storage_id=after_storage_id,
+    )

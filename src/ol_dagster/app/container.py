@@ -1,0 +1,34 @@
+"""The dependency-injector container: the one place that names concrete adapters."""
+
+from __future__ import annotations
+
+import dagster
+from dependency_injector import containers, providers
+
+from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.json_cursor import JsonCursorStore
+from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter, build_client
+from ol_dagster.app.settings import load_settings
+from ol_dagster.domain.translate import Translator
+
+
+class Container(containers.DeclarativeContainer):
+    """Wiring for one entry adapter (a sensor, a CLI command).
+
+    Per-call inputs (the Dagster instance, where the cursor lives) are given when a provider is
+    called: `container.event_source(instance=...)`, `container.cursor_store(read=..., write=...)`.
+    Tests replace a provider with `container.emitter.override(fake)`.
+    """
+
+    settings = providers.Singleton(load_settings)
+
+    # One client per container, so its HTTP connections are reused from tick to tick.
+    openlineage_client = providers.Singleton(build_client)
+    emitter = providers.Singleton(
+        OpenLineageEmitter, client=openlineage_client, engine_version=dagster.__version__
+    )
+    translator = providers.Factory(
+        Translator, default_namespace=settings.provided.openlineage_namespace
+    )
+    event_source = providers.Factory(DagsterEventSource)
+    cursor_store = providers.Factory(JsonCursorStore)

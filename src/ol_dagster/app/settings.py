@@ -1,0 +1,50 @@
+"""Settings read once from the environment; the OpenLineage client reads its own on top."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ol_dagster.domain.errors import ConfigurationError
+
+# Dagster kills a sensor evaluation after 60 s by default (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS);
+# stop starting new pages well before that so that the last emit and the cursor save fit.
+DEFAULT_TICK_BUDGET_SECONDS = 30.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    openlineage_namespace: str = Field(
+        default="default",
+        min_length=1,
+        description="Namespace of runs whose Dagster run names no repository or code location.",
+    )
+    openlineage_url: str | None = Field(
+        default=None, description="Checked here so a typo fails clearly; the client uses it."
+    )
+    ol_dagster_tick_budget_seconds: float = Field(default=DEFAULT_TICK_BUDGET_SECONDS, gt=0)
+
+    @field_validator("openlineage_url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, like http://localhost:5000"
+            )
+        return value
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigurationError(f"ol-dagster is misconfigured: {problems}") from None

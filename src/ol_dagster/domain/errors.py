@@ -1,0 +1,36 @@
+"""Typed errors of the domain; adapters translate library errors into these."""
+
+from __future__ import annotations
+
+
+class OlDagsterError(Exception):
+    """Base of every error ol-dagster raises on purpose."""
+
+
+class UntranslatableRecord(OlDagsterError):
+    """A record the domain cannot turn into lineage: it is skipped and counted, never fatal."""
+
+    def __init__(self, run_id: str, storage_id: int, reason: str) -> None:
+        super().__init__(f"record {storage_id} of run {run_id}: {reason}")
+        self.run_id = run_id
+        self.storage_id = storage_id
+        self.reason = reason
+
+
+CURSOR_RESET_HINT = (
+    "Reset it in the Dagster UI (the sensor's page, 'Edit cursor', empty value) or with "
+    "`dagster sensor cursor --delete <sensor name>`: the sensor then starts again from its "
+    "after_storage_id, and the events it sends again keep their run ids."
+)
+
+
+class CursorError(OlDagsterError):
+    """The stored cursor cannot be read; the message says how to reset it."""
+
+
+class ConfigurationError(OlDagsterError):
+    """The environment or the arguments configure ol-dagster wrongly."""
+
+
+class BackendError(OlDagsterError):
+    """The OpenLineage backend did not accept events; nothing after them was committed."""

@@ -1,0 +1,52 @@
+"""The domain's own lineage-event model; the emitter maps it to the OpenLineage client's types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from ol_dagster.domain.records import ErrorDetail
+
+
+class EventType(str, Enum):
+    START = "START"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+
+
+class JobKind(str, Enum):
+    """What a lineage job stands for in Dagster."""
+
+    JOB = "JOB"
+    OP = "OP"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRef:
+    """The run that spawned this one, and the root of the hierarchy it belongs to."""
+
+    run_id: str
+    job: JobRef
+    root_run_id: str
+    root_job: JobRef
+
+
+# Plain frozen dataclasses rather than pydantic models: the translation builds one per record on
+# the catch-up hot path, and every field is already checked where the record entered the domain.
+@dataclass(frozen=True, slots=True)
+class LineageEvent:
+    event_type: EventType
+    event_time: datetime
+    run_id: str
+    job: JobRef
+    job_kind: JobKind
+    parent: ParentRef | None = None
+    error: ErrorDetail | None = None

@@ -1,0 +1,59 @@
+"""The ports: what the domain and the use case need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from ol_dagster.domain.lineage import LineageEvent
+    from ol_dagster.domain.records import DagsterRecord
+    from ol_dagster.domain.run_state import TailState
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+Position: TypeAlias = JsonValue
+"""Where a reader is in the event log. Opaque to the domain: only its event source reads it."""
+
+
+class Batch(Protocol):
+    """Records read in one page, in an order that keeps each run's records in sequence."""
+
+    @property
+    def records(self) -> Sequence[DagsterRecord]: ...
+
+    def position_after(self, count: int) -> Position:
+        """The position to resume from once the first `count` records are done with."""
+        ...
+
+
+class EventSource(Protocol):
+    def initial_position(self, after_storage_id: int) -> Position:
+        """Where a sensor with no cursor starts: just after `after_storage_id`."""
+        ...
+
+    def read(self, after: Position, limit: int) -> Batch:
+        """At most `limit` records that follow `after`."""
+        ...
+
+
+class CursorStore(Protocol):
+    def load(self) -> TailState | None:
+        """The saved state, or None when nothing was ever saved."""
+        ...
+
+    def save(self, state: TailState) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EmitResult:
+    """How many events, from the first, the backend accepted; and why it stopped if not all."""
+
+    accepted: int
+    failure: str | None = None
+
+
+class Emitter(Protocol):
+    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+        """Send events in order; stop at the first the backend does not accept."""
+        ...

@@ -1,0 +1,54 @@
+"""The neutral record of a Dagster event, as the domain consumes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class RecordKind(str, Enum):
+    """The Dagster event types the domain translates, named as Dagster names them."""
+
+    RUN_START = "RUN_START"
+    RUN_SUCCESS = "RUN_SUCCESS"
+    RUN_FAILURE = "RUN_FAILURE"
+    RUN_CANCELED = "RUN_CANCELED"
+    STEP_START = "STEP_START"
+    STEP_RESTARTED = "STEP_RESTARTED"
+    STEP_UP_FOR_RETRY = "STEP_UP_FOR_RETRY"
+    STEP_SUCCESS = "STEP_SUCCESS"
+    STEP_FAILURE = "STEP_FAILURE"
+
+
+RUN_END_KINDS = frozenset({RecordKind.RUN_SUCCESS, RecordKind.RUN_FAILURE, RecordKind.RUN_CANCELED})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """What Dagster recorded about a failure."""
+
+    message: str
+    stack_trace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DagsterRecord:
+    """One event from the Dagster event log, stripped of Dagster's types.
+
+    `kind` stays a plain string so that an event type the domain does not know reaches it and is
+    rejected with a clear reason instead of failing inside an adapter.
+    """
+
+    kind: str
+    run_id: str
+    job_name: str
+    timestamp: float
+    """When Dagster recorded the event, in POSIX seconds."""
+    storage_id: int
+    """Where the record sits in its storage; for logs and error messages only."""
+    step_key: str | None = None
+    location: str | None = None
+    """The name of the run's repository or code location, when Dagster recorded one."""
+    run_started_at: float | None = None
+    """When the run started, from the run storage: used for runs joined after their start."""
+    error: ErrorDetail | None = None

@@ -1,0 +1,36 @@
+"""Dagster run and step attempt -> OpenLineage run id.
+
+Ids are UUIDv7 (RFC 9562) values whose time part is when the Dagster run or step attempt started
+and whose remaining bits are a hash of what identifies it. The same inputs always give the same
+id, so reading the same records twice, from two sensors or after a cursor reset, names the same
+OpenLineage runs, and backends that order runs by id order them by start time.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from uuid import UUID
+
+_TIME_BITS = 48
+_RANDOM_BITS = 128 - _TIME_BITS
+_VERSION_7 = 0x7 << 76
+_VARIANT_RFC = 0b10 << 62
+_VERSION_MASK = 0xF << 76
+_VARIANT_MASK = 0b11 << 62
+
+
+def uuid7(instant: float, key: str) -> str:
+    """A UUIDv7 for `instant` (POSIX seconds) whose other 74 bits are derived from `key`."""
+    millis = int(instant * 1000) & ((1 << _TIME_BITS) - 1)
+    digest = int.from_bytes(sha256(key.encode("utf-8")).digest()[:10], "big")
+    value = (millis << _RANDOM_BITS) | digest
+    value = (value & ~_VERSION_MASK & ~_VARIANT_MASK) | _VERSION_7 | _VARIANT_RFC
+    return str(UUID(int=value))
+
+
+def job_run_id(dagster_run_id: str, started_at: float) -> str:
+    return uuid7(started_at, f"dagster-run:{dagster_run_id}")
+
+
+def step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
+    return uuid7(started_at, f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")

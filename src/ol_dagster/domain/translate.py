@@ -1,0 +1,182 @@
+"""Records -> lineage events: deterministic transitions of the run state, with no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from ol_dagster.domain.errors import UntranslatableRecord
+from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent, ParentRef
+from ol_dagster.domain.records import DagsterRecord, RecordKind
+from ol_dagster.domain.run_ids import job_run_id, step_run_id
+from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState
+
+_RUN_END = {
+    RecordKind.RUN_SUCCESS: EventType.COMPLETE,
+    RecordKind.RUN_FAILURE: EventType.FAIL,
+    RecordKind.RUN_CANCELED: EventType.ABORT,
+}
+_STEP_END = {
+    RecordKind.STEP_SUCCESS: EventType.COMPLETE,
+    RecordKind.STEP_FAILURE: EventType.FAIL,
+}
+_STEP_BEGIN = (RecordKind.STEP_START, RecordKind.STEP_RESTARTED)
+_KINDS = {kind.value: kind for kind in RecordKind}
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+class Translator:
+    """Turns Dagster records into lineage events, keeping open runs and steps in a `RunState`.
+
+    A job run becomes one lineage run (job `<job>`); each attempt of each step becomes one lineage
+    run (job `<job>.<step_key>`) whose parent is the job run. Every run gets one START and one
+    terminal event: steps still open when their job run ends are ABORTed with it.
+    """
+
+    def __init__(self, default_namespace: str) -> None:
+        self.default_namespace = default_namespace
+
+    def translate(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:
+        """The events `record` produces; `state` moves past it. Raises UntranslatableRecord."""
+        kind = self._kind_of(record)
+        if kind is RecordKind.RUN_START:
+            return self._run_started(state, record)
+        if kind in _RUN_END:
+            return self._run_ended(state, record, _RUN_END[kind])
+        step_key = record.step_key
+        if not step_key:
+            raise UntranslatableRecord(
+                record.run_id, record.storage_id, f"{kind.value} has no step key"
+            )
+        run = self._run_of(state, record)
+        if kind in _STEP_BEGIN:
+            return self._step_started(run, record, step_key)
+        if kind is RecordKind.STEP_UP_FOR_RETRY:
+            return self._step_ended(run, record, step_key, EventType.FAIL, retrying=True)
+        return self._step_ended(run, record, step_key, _STEP_END[kind], retrying=False)
+
+    def translate_all(
+        self, state: RunState, records: Iterable[DagsterRecord]
+    ) -> tuple[list[LineageEvent], list[int], list[UntranslatableRecord]]:
+        """Events of all `records`, how many each record produced, and the records skipped."""
+        events: list[LineageEvent] = []
+        counts: list[int] = []
+        skipped: list[UntranslatableRecord] = []
+        for record in records:
+            try:
+                produced = self.translate(state, record)
+            except UntranslatableRecord as error:
+                skipped.append(error)
+                produced = []
+            events.extend(produced)
+            counts.append(len(produced))
+        return events, counts, skipped
+
+    @staticmethod
+    def _kind_of(record: DagsterRecord) -> RecordKind:
+        kind = _KINDS.get(record.kind)
+        if kind is None:
+            raise UntranslatableRecord(
+                record.run_id, record.storage_id, f"unknown event type {record.kind!r}"
+            )
+        if not record.job_name:
+            raise UntranslatableRecord(record.run_id, record.storage_id, "the record names no job")
+        return kind
+
+    def _namespace(self, record: DagsterRecord) -> str:
+        return record.location or self.default_namespace
+
+    def _run_of(self, state: RunState, record: DagsterRecord) -> OpenRun:
+        """The open run of `record`; a run first seen after its start is joined from here on."""
+        run = state.runs.get(record.run_id)
+        if run is None:
+            started_at = record.run_started_at or record.timestamp
+            run = OpenRun(record.job_name, self._namespace(record), started_at)
+            state.runs[record.run_id] = run
+        return run
+
+    def _run_started(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:
+        if record.run_id in state.runs:
+            return []  # already open: a repeated record, or a run joined before its start was read
+        run = OpenRun(record.job_name, self._namespace(record), record.timestamp)
+        state.runs[record.run_id] = run
+        return [self._job_event(EventType.START, record, run)]
+
+    def _run_ended(
+        self, state: RunState, record: DagsterRecord, event_type: EventType
+    ) -> list[LineageEvent]:
+        run = self._run_of(state, record)
+        del state.runs[record.run_id]
+        events = [
+            self._step_event(EventType.ABORT, record, run, key, step.attempt, step.started_at)
+            for key, step in run.steps.items()
+            if step.started_at is not None
+        ]
+        events.append(self._job_event(event_type, record, run))
+        return events
+
+    def _step_started(self, run: OpenRun, record: DagsterRecord, key: str) -> list[LineageEvent]:
+        step = run.steps.get(key)
+        if step is not None and step.started_at is not None:
+            return []  # this attempt has begun already (Dagster may report a restart twice)
+        attempt = 1 if step is None else step.attempt + 1
+        run.steps[key] = OpenStep(attempt, record.timestamp)
+        return [self._step_event(EventType.START, record, run, key, attempt, record.timestamp)]
+
+    def _step_ended(
+        self,
+        run: OpenRun,
+        record: DagsterRecord,
+        key: str,
+        event_type: EventType,
+        *,
+        retrying: bool,
+    ) -> list[LineageEvent]:
+        step = run.steps.get(key)
+        if step is None or step.started_at is None:
+            # The attempt's start was never read (joined mid-run): name it after this record.
+            attempt = 1 if step is None else step.attempt + 1
+            started_at = record.timestamp
+        else:
+            attempt, started_at = step.attempt, step.started_at
+        if retrying:
+            run.steps[key] = OpenStep(attempt, None)
+        else:
+            run.steps.pop(key, None)
+        return [self._step_event(event_type, record, run, key, attempt, started_at)]
+
+    def _job_event(
+        self, event_type: EventType, record: DagsterRecord, run: OpenRun
+    ) -> LineageEvent:
+        return LineageEvent(
+            event_type=event_type,
+            event_time=_utc(record.timestamp),
+            run_id=job_run_id(record.run_id, run.started_at),
+            job=JobRef(run.namespace, run.job_name),
+            job_kind=JobKind.JOB,
+            error=record.error if event_type is EventType.FAIL else None,
+        )
+
+    def _step_event(
+        self,
+        event_type: EventType,
+        record: DagsterRecord,
+        run: OpenRun,
+        key: str,
+        attempt: int,
+        started_at: float,
+    ) -> LineageEvent:
+        parent_job = JobRef(run.namespace, run.job_name)
+        parent_id = job_run_id(record.run_id, run.started_at)
+        return LineageEvent(
+            event_type=event_type,
+            event_time=_utc(record.timestamp),
+            run_id=step_run_id(record.run_id, key, attempt, started_at),
+            job=JobRef(run.namespace, f"{run.job_name}.{key}"),
+            job_kind=JobKind.OP,
+            parent=ParentRef(parent_id, parent_job, parent_id, parent_job),
+            error=record.error if event_type is EventType.FAIL else None,
+        )

@@ -1,0 +1,91 @@
+"""A real OpenLineage HTTP backend on 127.0.0.1 that records what it receives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real backend offers
+
+    def setup(self) -> None:
+        super().setup()
+        # Without it, every small response waits for the client's delayed ACK (~40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        backend = self.server.backend
+        with backend.lock:
+            backend.requests += 1
+            status = backend.status
+            if status == 200:
+                backend.received.append(json.loads(body))
+                backend.headers.append(dict(self.headers))
+        payload = b"{}"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, backend: LineageBackend, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.backend = backend
+
+
+class LineageBackend:
+    """Accepts `POST /api/v1/lineage` like Marquez does; `status` makes it answer errors."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.requests = 0
+        self.status = 200
+        self._server: _Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._server = _Server(self, self.port)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Close the listening socket: connections are refused until `start()`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@contextmanager
+def running_backend() -> Iterator[LineageBackend]:
+    backend = LineageBackend()
+    backend.start()
+    try:
+        yield backend
+    finally:
+        backend.stop()
