@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -50,6 +51,22 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, backend: LineageBackend, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.backend = backend
+        self.connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """What a backend going down does to its clients' open keep-alive connections."""
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
 
 
 class LineageBackend:
@@ -78,6 +95,7 @@ class LineageBackend:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
             self._server = None
 
 

@@ -1,0 +1,53 @@
+"""One suite for every CursorStore: the fake and the JSON store over a cursor string."""
+
+from __future__ import annotations
+
+import pytest
+
+from ol_dagster.adapters.json_cursor import JsonCursorStore
+from ol_dagster.domain.ports import CursorStore
+from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
+from tests.fakes import FakeCursorStore
+
+
+def _json_store() -> JsonCursorStore:
+    slot: dict[str, str | None] = {"cursor": None}
+    return JsonCursorStore(read=lambda: slot["cursor"], write=lambda text: slot.update(cursor=text))
+
+
+@pytest.fixture(params=["fake", "json"])
+def store(request: pytest.FixtureRequest) -> CursorStore:
+    return FakeCursorStore() if request.param == "fake" else _json_store()
+
+
+def _state() -> TailState:
+    run = OpenRun(
+        "etl",
+        "sales",
+        1_700_000_000.25,
+        {"load": OpenStep(2, 1_700_000_003.5), "x": OpenStep(1, None)},
+    )
+    return TailState({"strategy": "per_run", "index": 7, "runs": {"r1": 3}}, RunState({"r1": run}))
+
+
+def test_nothing_saved_loads_as_none(store: CursorStore) -> None:
+    assert store.load() is None
+
+
+def test_what_is_saved_loads_back_equal(store: CursorStore) -> None:
+    store.save(_state())
+    assert store.load() == _state()
+
+
+def test_a_later_save_replaces_the_earlier(store: CursorStore) -> None:
+    store.save(_state())
+    store.save(TailState({"after": 99}, RunState()))
+    assert store.load() == TailState({"after": 99}, RunState())
+
+
+def test_changing_the_state_after_saving_it_changes_nothing_saved(store: CursorStore) -> None:
+    state = _state()
+    store.save(state)
+    state.runs.runs["r1"].steps.clear()
+    state.runs.runs.clear()
+    assert store.load() == _state()

@@ -1,0 +1,111 @@
+"""One suite for every Emitter: the fake and the OpenLineage-client emitter over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pytest
+from openlineage.client import OpenLineageClient
+from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
+from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent
+from ol_dagster.domain.ports import Emitter
+from tests.fakes import FakeEmitter
+from tests.support.backend import LineageBackend
+from tests.support.schemas import OpenLineageSchemas
+
+
+@dataclass
+class EmitterUnderTest:
+    emitter: Emitter
+    received: Callable[[], list[tuple[str, str, str]]]
+    """(eventType, runId, job name) of what reached the other side."""
+    break_backend: Callable[[], None]
+    heal_backend: Callable[[], None]
+
+
+def _fake() -> EmitterUnderTest:
+    fake = FakeEmitter()
+
+    def refuse() -> None:
+        fake.allowance = 0
+
+    def accept() -> None:
+        fake.allowance = None
+
+    return EmitterUnderTest(
+        fake,
+        lambda: [(e.event_type.value, e.run_id, e.job.name) for e in fake.sent],
+        refuse,
+        accept,
+    )
+
+
+def _real(backend: LineageBackend) -> EmitterUnderTest:
+    # No retries here: the suite is about what the emitter reports, not the client's back-off.
+    config = HttpConfig.from_dict({"type": "http", "url": backend.url, "retry": {"total": 0}})
+    emitter = OpenLineageEmitter(OpenLineageClient(transport=HttpTransport(config)), "1.13.27")
+    return EmitterUnderTest(
+        emitter,
+        lambda: [(e["eventType"], e["run"]["runId"], e["job"]["name"]) for e in backend.received],
+        backend.stop,
+        backend.start,
+    )
+
+
+@pytest.fixture(params=["fake", "real"])
+def under_test(
+    request: pytest.FixtureRequest, backend: LineageBackend
+) -> Iterator[EmitterUnderTest]:
+    yield _fake() if request.param == "fake" else _real(backend)
+
+
+def _events(count: int) -> list[LineageEvent]:
+    return [
+        LineageEvent(
+            event_type=EventType.START if i % 2 == 0 else EventType.COMPLETE,
+            event_time=datetime(2026, 11, 25, 3, 0, i, tzinfo=timezone.utc),
+            run_id=f"0190f1d2-0000-7000-8000-{i // 2:012d}",
+            job=JobRef("default", f"job{i // 2}"),
+            job_kind=JobKind.JOB,
+        )
+        for i in range(count)
+    ]
+
+
+def _expected(events: list[LineageEvent]) -> list[tuple[str, str, str]]:
+    return [(e.event_type.value, e.run_id, e.job.name) for e in events]
+
+
+def test_emitted_events_arrive_in_order(under_test: EmitterUnderTest) -> None:
+    events = _events(6)
+    result = under_test.emitter.emit(events)
+    assert result.accepted == 6 and result.failure is None
+    assert under_test.received() == _expected(events)
+
+
+def test_an_unreachable_backend_is_reported_and_nothing_after_it_is_sent(
+    under_test: EmitterUnderTest,
+) -> None:
+    events = _events(4)
+    under_test.emitter.emit(events[:2])
+    under_test.break_backend()
+    result = under_test.emitter.emit(events[2:])
+    assert result.accepted == 0
+    assert result.failure
+    under_test.heal_backend()
+    retry = under_test.emitter.emit(events[2:])
+    assert retry.accepted == 2
+    assert under_test.received() == _expected(events)
+
+
+def test_real_events_match_the_official_schemas(
+    backend: LineageBackend, schemas: OpenLineageSchemas
+) -> None:
+    _real(backend).emitter.emit(_events(2))
+    assert len(backend.received) == 2
+    for event in backend.received:
+        schemas.validate_run_event(event)

@@ -1,0 +1,148 @@
+"""One suite for every EventSource: the fake and the Dagster adapter on each storage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.domain.errors import CursorError
+from ol_dagster.domain.ports import EventSource, Position
+from ol_dagster.domain.records import DagsterRecord
+from tests.fakes import FakeEventSource
+from tests.support.dagster_env import STORAGES, audited, dagster_instance, etl, run_config_for
+from tests.support.records import RunWriter
+
+STEPS = ["extract", "transform", "load"]
+ETL_KINDS = (
+    ["RUN_START"] + [k for _ in STEPS for k in ("STEP_START", "STEP_SUCCESS")] + ["RUN_SUCCESS"]
+)
+
+
+@dataclass
+class SourceUnderTest:
+    source: EventSource
+    run_etl: Callable[[], str]
+    run_failing: Callable[[], str]
+
+
+def _fake() -> SourceUnderTest:
+    fake = FakeEventSource()
+
+    def run_etl() -> str:
+        writer = RunWriter("etl")
+        fake.append(*writer.successful(STEPS))
+        return writer.run_id
+
+    def run_failing() -> str:
+        writer = RunWriter("audited")
+        writer.write("RUN_START")
+        writer.write("STEP_START", "extract")
+        writer.write("STEP_SUCCESS", "extract")
+        writer.write("STEP_START", "check_quality")
+        writer.write("STEP_FAILURE", "check_quality")
+        writer.write("RUN_FAILURE")
+        fake.append(*writer.records)
+        return writer.run_id
+
+    return SourceUnderTest(fake, run_etl, run_failing)
+
+
+@pytest.fixture(params=["fake", *STORAGES])
+def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceUnderTest]:
+    if request.param == "fake":
+        yield _fake()
+        return
+    with dagster_instance(request.param, tmp_path / "home") as instance:
+        yield SourceUnderTest(
+            DagsterEventSource(instance),
+            lambda: etl.execute_in_process(instance=instance).run_id,
+            lambda: (
+                audited.execute_in_process(
+                    instance=instance, run_config=run_config_for(fail=True), raise_on_error=False
+                ).run_id
+            ),
+        )
+
+
+def _read_all(
+    source: EventSource, position: Position, page: int
+) -> tuple[list[DagsterRecord], Position]:
+    records: list[DagsterRecord] = []
+    for _ in range(1000):
+        batch = source.read(position, page)
+        position = json.loads(json.dumps(batch.position_after(len(batch.records))))
+        records.extend(batch.records)
+        if not batch.records:
+            return records, position
+    raise AssertionError("the source never ran dry")
+
+
+def test_an_empty_log_reads_nothing(under_test: SourceUnderTest) -> None:
+    source = under_test.source
+    assert list(source.read(source.initial_position(0), 10).records) == []
+
+
+def test_a_run_reads_whole_and_in_order_across_pages(under_test: SourceUnderTest) -> None:
+    run_id = under_test.run_etl()
+    records, _ = _read_all(under_test.source, under_test.source.initial_position(0), page=3)
+    assert [r.kind for r in records] == ETL_KINDS
+    assert {r.run_id for r in records} == {run_id}
+    assert {r.job_name for r in records} == {"etl"}
+    assert [r.step_key for r in records if r.kind.startswith("STEP")] == [
+        s for s in STEPS for _ in "ab"
+    ]
+    assert [r.timestamp for r in records] == sorted(r.timestamp for r in records)
+
+
+def test_failures_carry_their_error(under_test: SourceUnderTest) -> None:
+    under_test.run_failing()
+    records, _ = _read_all(under_test.source, under_test.source.initial_position(0), page=50)
+    assert [r.kind for r in records][-2:] == ["STEP_FAILURE", "RUN_FAILURE"]
+    if not isinstance(under_test.source, FakeEventSource):
+        step_failure = records[-2]
+        assert step_failure.error is not None
+        assert "quality check failed" in step_failure.error.message
+
+
+def test_position_after_resumes_exactly_after_that_record(under_test: SourceUnderTest) -> None:
+    under_test.run_etl()
+    source = under_test.source
+    batch = source.read(source.initial_position(0), 5)
+    assert len(batch.records) == 5
+    resumed = source.read(batch.position_after(2), 5)
+    assert resumed.records[0] == batch.records[2]
+    rest, _ = _read_all(source, batch.position_after(5), page=4)
+    assert [r.kind for r in list(batch.records) + rest] == ETL_KINDS
+
+
+def test_later_runs_are_read_from_the_saved_position(under_test: SourceUnderTest) -> None:
+    first = under_test.run_etl()
+    _, position = _read_all(under_test.source, under_test.source.initial_position(0), page=4)
+    second, third = under_test.run_etl(), under_test.run_failing()
+    records, _ = _read_all(under_test.source, position, page=4)
+    assert first not in {r.run_id for r in records}
+    for run_id, kinds in ((second, ETL_KINDS), (third, None)):
+        own = [r.kind for r in records if r.run_id == run_id]
+        assert own[0] == "RUN_START" and own[-1] in ("RUN_SUCCESS", "RUN_FAILURE")
+        if kinds:
+            assert own == kinds
+
+
+def test_a_start_after_all_history_skips_it(under_test: SourceUnderTest) -> None:
+    under_test.run_etl()
+    source = under_test.source
+    assert list(source.read(source.initial_position(10**9), 10).records) == []
+
+
+def test_a_position_of_another_storage_is_a_clear_error(tmp_path: Path) -> None:
+    with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
+        source = DagsterEventSource(instance)
+        with pytest.raises(CursorError, match="reading strategy.*Reset it"):
+            source.read({"strategy": "storage_id", "after": 12}, 10)
+        with pytest.raises(CursorError, match="reading strategy"):
+            source.read(12, 10)

@@ -1,0 +1,76 @@
+"""In-memory fakes of every port, with observable state; the contract suites keep them honest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.ports import EmitResult, Position
+from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.run_state import TailState
+
+
+@dataclass(frozen=True)
+class FakeBatch:
+    records: Sequence[DagsterRecord]
+    after: int
+
+    def position_after(self, count: int) -> Position:
+        return {"after": self.records[count - 1].storage_id if count else self.after}
+
+
+class FakeEventSource:
+    """An event log in a list, read in storage-id order."""
+
+    def __init__(self, records: Sequence[DagsterRecord] = ()) -> None:
+        self.log: list[DagsterRecord] = list(records)
+        self.reads = 0
+
+    def append(self, *records: DagsterRecord) -> None:
+        self.log.extend(records)
+
+    def initial_position(self, after_storage_id: int) -> Position:
+        return {"after": after_storage_id}
+
+    def read(self, after: Position, limit: int) -> FakeBatch:
+        assert isinstance(after, dict)
+        last = after["after"]
+        assert isinstance(last, int)
+        self.reads += 1
+        return FakeBatch([r for r in self.log if r.storage_id > last][:limit], last)
+
+
+class FakeCursorStore:
+    def __init__(self, state: TailState | None = None) -> None:
+        self.saved = state
+        self.saves = 0
+
+    def load(self) -> TailState | None:
+        if self.saved is None:
+            return None
+        return TailState(self.saved.position, self.saved.runs.copy())
+
+    def save(self, state: TailState) -> None:
+        self.saved = TailState(state.position, state.runs.copy())
+        self.saves += 1
+
+
+class FakeEmitter:
+    """Records what it accepts; `allowance` makes it refuse everything past that many events."""
+
+    def __init__(self) -> None:
+        self.sent: list[LineageEvent] = []
+        self.allowance: int | None = None
+        self.failure = "ConnectionRefusedError: [Errno 111] Connection refused"
+
+    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+        if self.allowance is None:
+            self.sent.extend(events)
+            return EmitResult(accepted=len(events))
+        accepted = min(self.allowance, len(events))
+        self.allowance -= accepted
+        self.sent.extend(events[:accepted])
+        if accepted < len(events):
+            return EmitResult(accepted=accepted, failure=self.failure)
+        return EmitResult(accepted=accepted)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from ol_dagster.domain.run_ids import job_run_id, step_run_id, uuid7
+
+
+def test_the_same_inputs_give_the_same_id() -> None:
+    assert job_run_id("a1", 1_700_000_000.123) == job_run_id("a1", 1_700_000_000.123)
+    assert step_run_id("a1", "load", 2, 1.5) == step_run_id("a1", "load", 2, 1.5)
+
+
+def test_different_runs_steps_and_attempts_get_different_ids() -> None:
+    ids = {
+        job_run_id("a1", 100.0),
+        job_run_id("a2", 100.0),
+        step_run_id("a1", "load", 1, 100.0),
+        step_run_id("a1", "load", 2, 100.0),
+        step_run_id("a1", "save", 1, 100.0),
+    }
+    assert len(ids) == 5
+
+
+def test_ids_are_uuid7_with_the_start_time_in_milliseconds() -> None:
+    value = UUID(job_run_id("a1", 1_700_000_000.1234))
+    assert value.version == 7
+    assert value.variant == "specified in RFC 4122"
+    assert value.int >> 80 == 1_700_000_000_123
+
+
+def test_ids_sort_by_start_time() -> None:
+    earlier, later = uuid7(1_700_000_000.0, "zzz"), uuid7(1_700_000_000.002, "aaa")
+    assert UUID(earlier) < UUID(later)

@@ -1,0 +1,189 @@
+"""The use case against in-memory fakes of the three ports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.run_state import RunState
+from ol_dagster.domain.translate import Translator
+from tests.fakes import FakeCursorStore, FakeEmitter, FakeEventSource
+from tests.support.records import RunWriter, interleave
+
+
+class Ports:
+    def __init__(self, records: list[DagsterRecord] | None = None) -> None:
+        self.source = FakeEventSource(records or [])
+        self.cursor = FakeCursorStore()
+        self.emitter = FakeEmitter()
+
+    def tick(self, page_size: int = 5, seconds: float = 60.0, **kwargs: object) -> TickReport:
+        return run_tick(
+            source=self.source,
+            cursor=self.cursor,
+            emitter=self.emitter,
+            translator=Translator("default"),
+            budget=TickBudget(page_size=page_size, seconds=seconds),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def _straight(records: list[DagsterRecord]) -> list[LineageEvent]:
+    translator, state, events = Translator("default"), RunState(), []
+    for record in records:
+        events.extend(translator.translate(state, record))
+    return events
+
+
+def _two_runs() -> list[DagsterRecord]:
+    return list(interleave(RunWriter("a").successful(["x", "y"]), RunWriter("b").successful(["z"])))
+
+
+def test_one_tick_reads_page_after_page_until_caught_up() -> None:
+    records = _two_runs()
+    ports = Ports(records)
+    report = ports.tick(page_size=3)
+    assert report.caught_up and report.failure is None
+    assert report.records_read == len(records) == 10
+    assert report.pages == 4  # 3+3+3+1
+    assert ports.emitter.sent == _straight(records)
+    assert ports.cursor.saved is not None and ports.cursor.saved.runs.runs == {}
+    assert "read 10 records in 4 pages, emitted 10 events" in report.summary()
+
+
+def test_the_next_tick_resumes_after_the_cursor() -> None:
+    first, second = RunWriter("a").successful(["x"]), RunWriter("b").successful(["y"])
+    ports = Ports(first)
+    ports.tick()
+    ports.source.append(*second)
+    report = ports.tick()
+    assert report.records_read == len(second)
+    assert ports.emitter.sent == _straight(first + second)
+
+
+def test_failed_emit_leaves_cursor_at_the_last_fully_emitted_record() -> None:
+    records = RunWriter("a").successful(["x", "y"])
+    ports = Ports(records)
+    ports.emitter.allowance = 3
+    report = ports.tick(page_size=100)
+    assert report.failure == ports.emitter.failure
+    assert report.records_read == 3 and not report.caught_up
+    assert ports.cursor.saved is not None
+    assert ports.cursor.saved.position == {"after": records[2].storage_id}
+    assert set(ports.cursor.saved.runs.runs) == {records[0].run_id}  # the open run is kept
+
+    ports.emitter.allowance = None  # the backend is back
+    ports.tick(page_size=100)
+    assert ports.emitter.sent == _straight(records)
+
+
+def test_a_backend_that_stays_down_moves_nothing() -> None:
+    ports = Ports(_two_runs())
+    ports.emitter.allowance = 0
+    for _ in range(3):
+        report = ports.tick()
+        assert report.failure is not None and not report.progressed
+    assert ports.cursor.saved is not None and ports.cursor.saved.position == {"after": 0}
+    assert "did not accept events" in report.summary()
+
+
+def test_records_that_cannot_be_translated_are_skipped_not_blocking() -> None:
+    run = RunWriter("a")
+    good = run.successful([])
+    bad = DagsterRecord(
+        kind="FUTURE_EVENT",
+        run_id=run.run_id,
+        job_name="a",
+        timestamp=1.0,
+        storage_id=good[0].storage_id,
+    )
+    ports = Ports([good[0], good[1]])
+    ports.source.log.insert(
+        1,
+        DagsterRecord(
+            **{
+                **{f: getattr(bad, f) for f in bad.__dataclass_fields__},
+                "storage_id": good[0].storage_id,
+            }
+        ),
+    )
+    report = ports.tick()
+    assert [s.reason for s in report.skipped] == ["unknown event type 'FUTURE_EVENT'"]
+    assert len(ports.emitter.sent) == 2 and report.caught_up
+
+
+def test_after_storage_id_applies_only_without_a_cursor() -> None:
+    first = RunWriter("a").successful([])
+    ports = Ports(first)
+    ports.tick(after_storage_id=first[-1].storage_id)
+    assert ports.emitter.sent == []
+    second = RunWriter("b").successful([])
+    ports.source.append(*second)
+    ports.tick(after_storage_id=10**9)  # ignored: the cursor exists now
+    assert [e.job.name for e in ports.emitter.sent] == ["b", "b"]
+
+
+def test_the_budget_stops_a_tick_between_pages() -> None:
+    ports = Ports(_two_runs())
+    clock = iter(range(100))
+    report = run_tick(
+        source=ports.source,
+        cursor=ports.cursor,
+        emitter=ports.emitter,
+        translator=Translator("default"),
+        budget=TickBudget(page_size=2, seconds=2.5),
+        clock=lambda: float(next(clock)),
+    )
+    # the clock reads 1, 2, 3 after pages 1, 2, 3: no page starts past 2.5 s
+    assert report.pages == 3 and not report.caught_up
+    assert report.records_read == 6
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    runs=st.lists(
+        st.lists(st.sampled_from(["x", "y", "z"]), unique=True, max_size=3), min_size=1, max_size=4
+    ),
+    order=st.randoms(use_true_random=False),
+    page_size=st.integers(min_value=1, max_value=8),
+    allowances=st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=6)), max_size=12),
+)
+def test_no_event_is_lost_or_renamed_whatever_the_pages_and_failures(
+    runs: list[list[str]], order: object, page_size: int, allowances: list[int | None]
+) -> None:
+    writers = [RunWriter(f"job{i}") for i in range(len(runs))]
+    for writer, steps in zip(writers, runs):
+        writer.successful(steps)
+    # interleave the runs in a random order that keeps each run's own records in sequence
+    queues = [list(w.records) for w in writers]
+    merged: list[DagsterRecord] = []
+    while any(queues):
+        queue = order.choice([q for q in queues if q])  # type: ignore[attr-defined]
+        merged.append(queue.pop(0))
+    merged = [
+        DagsterRecord(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "storage_id": i + 1})
+        for i, r in enumerate(merged)
+    ]
+    ports = Ports(merged)
+    for allowance in allowances:
+        ports.emitter.allowance = allowance
+        ports.tick(page_size=page_size)
+    ports.emitter.allowance = None
+    ports.tick(page_size=page_size)
+
+    expected = _straight(merged)
+    sent = ports.emitter.sent
+    # every expected event arrived, duplicates are exact copies, and first copies keep the order
+    first_copies = list(dict.fromkeys(sent))
+    assert first_copies == expected
+    per_run: dict[str, list[str]] = defaultdict(list)
+    for event in first_copies:
+        per_run[event.run_id].append(event.event_type.value)
+    for types in per_run.values():
+        assert types[0] == "START" and len(types) == 2, types
+    assert all(e.parent is None or e.parent.run_id in per_run for e in expected)
