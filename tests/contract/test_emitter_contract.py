@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -57,10 +57,8 @@ def _real(backend: LineageBackend) -> EmitterUnderTest:
 
 
 @pytest.fixture(params=["fake", "real"])
-def under_test(
-    request: pytest.FixtureRequest, backend: LineageBackend
-) -> Iterator[EmitterUnderTest]:
-    yield _fake() if request.param == "fake" else _real(backend)
+def under_test(request: pytest.FixtureRequest, backend: LineageBackend) -> EmitterUnderTest:
+    return _fake() if request.param == "fake" else _real(backend)
 
 
 def _events(count: int) -> list[LineageEvent]:

@@ -142,7 +142,7 @@ def test_a_start_after_all_history_skips_it(under_test: SourceUnderTest) -> None
 def test_a_position_of_another_storage_is_a_clear_error(tmp_path: Path) -> None:
     with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
         source = DagsterEventSource(instance)
-        with pytest.raises(CursorError, match="reading strategy.*Reset it"):
+        with pytest.raises(CursorError, match=r"reading strategy.*Reset it"):
             source.read({"strategy": "storage_id", "after": 12}, 10)
         with pytest.raises(CursorError, match="reading strategy"):
             source.read(12, 10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from dagster import DagsterInstance, Definitions
 
 from ol_dagster import openlineage_sensor
@@ -79,8 +78,8 @@ def test_every_run_and_step_reaches_the_backend_in_order(
     for event in events:
         by_run.setdefault(event["run"]["runId"], []).append(event)
     job_runs = {e["job"]["name"]: e["run"]["runId"] for e in events if "." not in e["job"]["name"]}
-    for run_id, run_events in by_run.items():
-        assert [e["eventType"] for e in run_events][0] == "START"
+    for run_events in by_run.values():
+        assert run_events[0]["eventType"] == "START"
         assert len(run_events) == 2, run_events
         job_name = run_events[0]["job"]["name"]
         if "." in job_name:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from dagster import (
-    Definitions,
     DagsterInstance,
+    Definitions,
     Failure,
     OpExecutionContext,
     RetryPolicy,
@@ -85,8 +85,6 @@ def _connect(database: str, **kwargs: Any) -> Any:
 
 def _postgres_available() -> bool:
     try:
-        import psycopg2
-
         _connect("postgres", connect_timeout=2).close()
     except Exception:
         return False

@@ -157,7 +157,7 @@ def test_no_event_is_lost_or_renamed_whatever_the_pages_and_failures(
     runs: list[list[str]], order: object, page_size: int, allowances: list[int | None]
 ) -> None:
     writers = [RunWriter(f"job{i}") for i in range(len(runs))]
-    for writer, steps in zip(writers, runs):
+    for writer, steps in zip(writers, runs, strict=True):
         writer.successful(steps)
     # interleave the runs in a random order that keeps each run's own records in sequence
     queues = [list(w.records) for w in writers]
