@@ -29,7 +29,10 @@ class _Handler(BaseHTTPRequestHandler):
         backend = self.server.backend
         with backend.lock:
             backend.requests += 1
-            status = backend.status
+            if backend.accept_limit is not None and len(backend.received) >= backend.accept_limit:
+                status = 503
+            else:
+                status = backend.status
             if status == 200:
                 backend.received.append(json.loads(body))
                 backend.headers.append(dict(self.headers))
@@ -78,6 +81,8 @@ class LineageBackend:
         self.headers: list[dict[str, str]] = []
         self.requests = 0
         self.status = 200
+        self.accept_limit: int | None = None
+        """Once this many events were received, answer 503 to every request."""
         self._server: _Server | None = None
         self.port = 0
 

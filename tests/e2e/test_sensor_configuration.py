@@ -1,0 +1,175 @@
+"""The sensor configured as users configure it, and what it does when things go wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance, Definitions, reconstructable
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_origin import (
+    RegisteredCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
+
+from ol_dagster import openlineage_sensor
+from ol_dagster.domain.errors import BackendError, ConfigurationError, CursorError
+from tests.support.backend import LineageBackend
+from tests.support.dagster_env import SensorDriver, dagster_instance, etl
+from tests.support.schemas import OpenLineageSchemas
+
+
+@pytest.fixture
+def sqlite_instance(tmp_path: Path) -> Any:
+    with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
+        yield instance
+
+
+def _driver(instance: DagsterInstance, **kwargs: Any) -> SensorDriver:
+    sensor = openlineage_sensor(**kwargs)
+    return SensorDriver(sensor, Definitions(jobs=[etl], sensors=[sensor]), instance)
+
+
+def _no_retries(monkeypatch: pytest.MonkeyPatch, backend: LineageBackend) -> None:
+    """HTTP transport configured through OPENLINEAGE__ variables, without client retries."""
+    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", backend.url)
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")
+
+
+def test_api_key_is_sent_as_bearer_and_kept_out_of_the_cursor(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENLINEAGE_API_KEY", "s3cr3t-k3y")
+    driver = _driver(sqlite_instance)
+    etl.execute_in_process(instance=sqlite_instance)
+    driver.tick_until_caught_up()
+    assert len(lineage_env.received) == 8
+    assert {h["Authorization"] for h in lineage_env.headers} == {"Bearer s3cr3t-k3y"}
+    assert "s3cr3t" not in (driver.cursor or "")
+    assert all("s3cr3t" not in (m or "") for m in driver.skip_messages)
+
+
+def test_openlineage_namespace_names_runs_without_a_code_location(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENLINEAGE_NAMESPACE", "analytics")
+    driver = _driver(sqlite_instance)
+    etl.execute_in_process(instance=sqlite_instance)
+    driver.tick_until_caught_up()
+    assert {e["job"]["namespace"] for e in lineage_env.received} == {"analytics"}
+
+
+def test_a_run_launched_from_a_code_location_is_named_after_it(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend, schemas: OpenLineageSchemas
+) -> None:
+    # As the daemon launches a run: with the origin of its code location, multiprocess executor.
+    repository = RemoteRepositoryOrigin(
+        RegisteredCodeLocationOrigin("sales_pipelines"), "__repository__"
+    )
+    run = sqlite_instance.create_run_for_job(
+        etl,
+        remote_job_origin=RemoteJobOrigin(repository, "etl"),
+        job_code_origin=reconstructable(etl).get_python_origin(),
+    )
+    assert execute_run(reconstructable(etl), run, sqlite_instance).success
+    _driver(sqlite_instance).tick_until_caught_up()
+    events = lineage_env.received
+    assert len(events) == 8
+    assert {e["job"]["namespace"] for e in events} == {"sales_pipelines"}
+    parents = {
+        e["run"]["facets"]["parent"]["job"]["namespace"]
+        for e in events
+        if "parent" in e["run"]["facets"]
+    }
+    assert parents == {"sales_pipelines"}
+    for event in events:
+        schemas.validate_run_event(event)
+
+
+def test_the_client_reads_openlineage_dunder_transport_variables(
+    sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_retries(monkeypatch, backend)
+    etl.execute_in_process(instance=sqlite_instance)
+    _driver(sqlite_instance).tick_until_caught_up()
+    assert len(backend.received) == 8
+
+
+def test_a_backend_that_is_down_fails_the_tick_and_keeps_the_cursor(
+    sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_retries(monkeypatch, backend)
+    driver = _driver(sqlite_instance)
+    driver.tick()
+    before = driver.cursor
+    etl.execute_in_process(instance=sqlite_instance)
+    backend.stop()
+    for _ in range(3):
+        with pytest.raises(BackendError, match="did not accept events: ConnectionError"):
+            driver.tick()
+        assert driver.cursor == before
+    backend.start()
+    driver.tick_until_caught_up()
+    assert len(backend.received) == 8
+
+
+def test_a_backend_failing_mid_batch_keeps_what_was_sent_and_resends_the_rest(
+    sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_retries(monkeypatch, backend)
+    driver = _driver(sqlite_instance, record_filter_limit=100)
+    etl.execute_in_process(instance=sqlite_instance)
+    backend.accept_limit = 3
+    message = driver.tick() or ""
+    assert "read 3 records" in message and "503" in message
+    backend.accept_limit = None
+    driver.tick_until_caught_up()
+    assert [(e["eventType"], e["job"]["name"]) for e in backend.received][2:4] == [
+        ("COMPLETE", "etl.extract"),
+        ("START", "etl.transform"),
+    ]
+    assert len(backend.received) == 8
+
+
+def test_a_bad_openlineage_url_is_a_clear_error(
+    sqlite_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENLINEAGE_URL", "localhost:5000")
+    driver = _driver(sqlite_instance)
+    with pytest.raises(ConfigurationError, match="OPENLINEAGE_URL: .*http:// or https://"):
+        driver.tick()
+    assert driver.cursor is None
+
+
+def test_a_malformed_cursor_is_an_error_that_says_how_to_reset_it(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend
+) -> None:
+    driver = _driver(sqlite_instance)
+    for cursor in (
+        '{"last_storage_id": 12, "running_pipelines": {}}',
+        "not json",
+        '{"version": 9}',
+    ):
+        driver.cursor = cursor
+        with pytest.raises(CursorError, match="not an ol-dagster cursor.*Reset it"):
+            driver.tick()
+        assert driver.cursor == cursor
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"record_filter_limit": 0}, "record_filter_limit must be at least 1"),
+        ({"after_storage_id": -5}, "after_storage_id must not be negative"),
+        ({"tick_budget_seconds": 0}, "tick_budget_seconds must be positive"),
+    ],
+)
+def test_bad_sensor_arguments_are_refused_at_definition(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        openlineage_sensor(**kwargs)
