@@ -140,7 +140,7 @@ def test_a_bad_openlineage_url_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("OPENLINEAGE_URL", "localhost:5000")
     driver = _driver(sqlite_instance)
-    with pytest.raises(ConfigurationError, match="OPENLINEAGE_URL: .*http:// or https://"):
+    with pytest.raises(ConfigurationError, match=r"OPENLINEAGE_URL: .*http:// or https://"):
         driver.tick()
     assert driver.cursor is None
 
@@ -155,7 +155,7 @@ def test_a_malformed_cursor_is_an_error_that_says_how_to_reset_it(
         '{"version": 9}',
     ):
         driver.cursor = cursor
-        with pytest.raises(CursorError, match="not an ol-dagster cursor.*Reset it"):
+        with pytest.raises(CursorError, match=r"not an ol-dagster cursor.*Reset it"):
             driver.tick()
         assert driver.cursor == cursor
 
