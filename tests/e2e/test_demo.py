@@ -1,0 +1,69 @@
+"""`ol-dagster-demo` end to end: real runs on SQLite, the sensor ticked, events in a file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ol_dagster.demo import main
+from tests.support.schemas import OpenLineageSchemas
+
+DAILY_SALES = [
+    ("START", "daily_sales"),
+    ("START", "daily_sales.extract_orders"),
+    ("COMPLETE", "daily_sales.extract_orders"),
+    ("START", "daily_sales.clean_orders"),
+    ("COMPLETE", "daily_sales.clean_orders"),
+    ("START", "daily_sales.load_warehouse"),
+    ("COMPLETE", "daily_sales.load_warehouse"),
+    ("COMPLETE", "daily_sales"),
+]
+CUSTOMER_SYNC = [
+    ("START", "customer_sync"),
+    ("START", "customer_sync.fetch_customers"),
+    ("COMPLETE", "customer_sync.fetch_customers"),
+    ("START", "customer_sync.push_to_crm"),
+    ("FAIL", "customer_sync.push_to_crm"),
+    ("FAIL", "customer_sync"),
+]
+
+
+@pytest.fixture
+def no_openlineage_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OpenLineage settings from the environment, ./openlineage.yml or ~/.openlineage."""
+    for name in list(os.environ):
+        if name.startswith("OPENLINEAGE"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.mark.usefixtures("no_openlineage_config")
+def test_demo_writes_every_event_to_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], schemas: OpenLineageSchemas
+) -> None:
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text("a stale line from an earlier run\n")
+
+    assert main(["--events-file", str(events_file), "--runs", "2"]) == 0
+
+    lines = events_file.read_text().splitlines()
+    events = [json.loads(line) for line in lines]  # one JSON event per line
+    assert [(e["eventType"], e["job"]["name"]) for e in events] == (
+        DAILY_SALES + DAILY_SALES + CUSTOMER_SYNC
+    )
+    for event in events:
+        schemas.validate_run_event(event)
+    out = capsys.readouterr().out
+    assert "22 OpenLineage events" in out
+    failed_run = next(e["run"]["runId"] for e in events if e["job"]["name"] == "customer_sync")
+    assert any(
+        "customer_sync" in line and "FAIL" in line and failed_run in line and "push_to_crm" in line
+        for line in out.splitlines()
+    ), out
+    assert str(events_file) in out
+    # the demo leaves the environment as it found it
+    assert not [name for name in os.environ if name.startswith("OPENLINEAGE")]
