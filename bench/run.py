@@ -7,6 +7,7 @@ a shared, noisy machine.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
