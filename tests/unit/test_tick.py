@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -94,24 +95,10 @@ def test_a_backend_that_stays_down_moves_nothing() -> None:
 
 def test_records_that_cannot_be_translated_are_skipped_not_blocking() -> None:
     run = RunWriter("a")
-    good = run.successful([])
-    bad = DagsterRecord(
-        kind="FUTURE_EVENT",
-        run_id=run.run_id,
-        job_name="a",
-        timestamp=1.0,
-        storage_id=good[0].storage_id,
-    )
-    ports = Ports([good[0], good[1]])
-    ports.source.log.insert(
-        1,
-        DagsterRecord(
-            **{
-                **{f: getattr(bad, f) for f in bad.__dataclass_fields__},
-                "storage_id": good[0].storage_id,
-            }
-        ),
-    )
+    start = run.write("RUN_START")
+    unknown = replace(run.write("RUN_START"), kind="FUTURE_EVENT")
+    end = run.write("RUN_SUCCESS")
+    ports = Ports([start, unknown, end])
     report = ports.tick()
     assert [s.reason for s in report.skipped] == ["unknown event type 'FUTURE_EVENT'"]
     assert len(ports.emitter.sent) == 2 and report.caught_up
@@ -165,10 +152,7 @@ def test_no_event_is_lost_or_renamed_whatever_the_pages_and_failures(
     while any(queues):
         queue = order.choice([q for q in queues if q])  # type: ignore[attr-defined]
         merged.append(queue.pop(0))
-    merged = [
-        DagsterRecord(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "storage_id": i + 1})
-        for i, r in enumerate(merged)
-    ]
+    merged = [replace(r, storage_id=i + 1) for i, r in enumerate(merged)]
     ports = Ports(merged)
     for allowance in allowances:
         ports.emitter.allowance = allowance

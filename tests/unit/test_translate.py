@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ol_dagster.domain.errors import UntranslatableRecord
@@ -112,14 +114,10 @@ def test_a_run_joined_after_its_start_keeps_the_id_of_its_start() -> None:
         run.write("STEP_SUCCESS", "load"),
         run.write("RUN_SUCCESS"),
     ]
-    hinted = [DagsterRecord(**{**_fields(r), "run_started_at": start.timestamp}) for r in later]
+    hinted = [replace(r, run_started_at=start.timestamp) for r in later]
     events = _translate(hinted)
     assert events[-1].run_id == job_run_id(run.run_id, start.timestamp)
     assert events[0].parent is not None and events[0].parent.run_id == events[-1].run_id
-
-
-def _fields(record: DagsterRecord) -> dict[str, object]:
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
 def test_namespace_is_the_location_else_the_default() -> None:
