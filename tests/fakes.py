@@ -26,12 +26,17 @@ class FakeEventSource:
     def __init__(self, records: Sequence[DagsterRecord] = ()) -> None:
         self.log: list[DagsterRecord] = list(records)
         self.reads = 0
+        self.forgotten: list[str] = []
 
     def append(self, *records: DagsterRecord) -> None:
         self.log.extend(records)
 
     def initial_position(self, after_storage_id: int) -> Position:
         return {"after": after_storage_id}
+
+    def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
+        self.forgotten.extend(run_ids)
+        return position  # like a global storage id: nothing is kept per run
 
     def read(self, after: Position, limit: int) -> FakeBatch:
         assert isinstance(after, dict)
@@ -49,10 +54,10 @@ class FakeCursorStore:
     def load(self) -> TailState | None:
         if self.saved is None:
             return None
-        return TailState(self.saved.position, self.saved.runs.copy())
+        return TailState(self.saved.position, self.saved.runs.copy(), self.saved.log_time)
 
     def save(self, state: TailState) -> None:
-        self.saved = TailState(state.position, state.runs.copy())
+        self.saved = TailState(state.position, state.runs.copy(), state.log_time)
         self.saves += 1
 
 
@@ -74,3 +79,33 @@ class FakeEmitter:
         if accepted < len(events):
             return EmitResult(accepted=accepted, failure=self.failure)
         return EmitResult(accepted=accepted)
+
+
+class FakeClock:
+    """Monotonic time that moves only when slept on (or told to)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class FlakyEmitter(FakeEmitter):
+    """Refuses the first `failures` calls outright, then accepts everything."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+
+    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            return EmitResult(accepted=0, failure="HTTPError: 503 Server Error")
+        return super().emit(events)

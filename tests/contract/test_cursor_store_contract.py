@@ -22,12 +22,19 @@ def store(request: pytest.FixtureRequest) -> CursorStore:
 
 def _state() -> TailState:
     run = OpenRun(
-        "etl",
-        "sales",
         1_700_000_000.25,
-        {"load": OpenStep(2, 1_700_000_003.5), "x": OpenStep(1, None)},
+        {
+            "load": OpenStep(2, 1_700_000_003.5),
+            "x": OpenStep(1, None),
+            "y": OpenStep(1, 2.0, "id-y"),
+        },
     )
-    return TailState({"strategy": "per_run", "index": 7, "runs": {"r1": 3}}, RunState({"r1": run}))
+    runs = {
+        "r1": run,
+        "r2": OpenRun(1_700_000_009.0, run_id="0190f1d2-0000-7000-8000-000000000001"),
+    }
+    position = {"strategy": "per_run", "index": 7, "runs": {"r1": 3}}
+    return TailState(position, RunState(runs), log_time=1_700_000_010.5)
 
 
 def test_nothing_saved_loads_as_none(store: CursorStore) -> None:

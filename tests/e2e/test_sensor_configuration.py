@@ -16,7 +16,7 @@ from dagster._core.remote_origin import (
 
 from ol_dagster import openlineage_sensor
 from ol_dagster.domain.errors import BackendError, ConfigurationError, CursorError
-from tests.support.backend import LineageBackend
+from tests.support.backend import LineageBackend, http_without_client_retries
 from tests.support.dagster_env import SensorDriver, dagster_instance, etl
 from tests.support.schemas import OpenLineageSchemas
 
@@ -30,14 +30,6 @@ def sqlite_instance(tmp_path: Path) -> Any:
 def _driver(instance: DagsterInstance, **kwargs: Any) -> SensorDriver:
     sensor = openlineage_sensor(**kwargs)
     return SensorDriver(sensor, Definitions(jobs=[etl], sensors=[sensor]), instance)
-
-
-def _no_retries(monkeypatch: pytest.MonkeyPatch, backend: LineageBackend) -> None:
-    """HTTP transport configured through OPENLINEAGE__ variables, without client retries."""
-    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", backend.url)
-    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")
 
 
 def test_api_key_is_sent_as_bearer_and_kept_out_of_the_cursor(
@@ -93,7 +85,7 @@ def test_a_run_launched_from_a_code_location_is_named_after_it(
 def test_the_client_reads_openlineage_dunder_transport_variables(
     sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _no_retries(monkeypatch, backend)
+    http_without_client_retries(monkeypatch, backend)
     etl.execute_in_process(instance=sqlite_instance)
     _driver(sqlite_instance).tick_until_caught_up()
     assert len(backend.received) == 8
@@ -102,8 +94,8 @@ def test_the_client_reads_openlineage_dunder_transport_variables(
 def test_a_backend_that_is_down_fails_the_tick_and_keeps_the_cursor(
     sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _no_retries(monkeypatch, backend)
-    driver = _driver(sqlite_instance)
+    http_without_client_retries(monkeypatch, backend)
+    driver = _driver(sqlite_instance, tick_budget_seconds=0.2)  # no time for retries
     driver.tick()
     before = driver.cursor
     etl.execute_in_process(instance=sqlite_instance)
@@ -120,8 +112,8 @@ def test_a_backend_that_is_down_fails_the_tick_and_keeps_the_cursor(
 def test_a_backend_failing_mid_batch_keeps_what_was_sent_and_resends_the_rest(
     sqlite_instance: DagsterInstance, backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _no_retries(monkeypatch, backend)
-    driver = _driver(sqlite_instance, record_filter_limit=100)
+    http_without_client_retries(monkeypatch, backend)
+    driver = _driver(sqlite_instance, record_filter_limit=100, tick_budget_seconds=0.2)
     etl.execute_in_process(instance=sqlite_instance)
     backend.accept_limit = 3
     message = driver.tick() or ""
@@ -150,7 +142,7 @@ def test_a_malformed_cursor_is_an_error_that_says_how_to_reset_it(
 ) -> None:
     driver = _driver(sqlite_instance)
     for cursor in (
-        '{"last_storage_id": 12, "running_pipelines": {}}',
+        '{"last_storage_id": "twelve", "running_pipelines": {}}',
         "not json",
         '{"version": 9}',
     ):

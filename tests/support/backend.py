@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -112,3 +114,12 @@ def running_backend() -> Iterator[LineageBackend]:
         yield backend
     finally:
         backend.stop()
+
+
+def http_without_client_retries(monkeypatch: pytest.MonkeyPatch, backend: LineageBackend) -> None:
+    """The HTTP transport through OPENLINEAGE__ variables, without the client's own retries, so
+    that a failure reaches ol-dagster at once."""
+    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__TYPE", "http")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", backend.url)
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")

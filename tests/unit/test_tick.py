@@ -13,7 +13,7 @@ from ol_dagster.domain.lineage import LineageEvent
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.run_state import RunState
 from ol_dagster.domain.translate import Translator
-from tests.fakes import FakeCursorStore, FakeEmitter, FakeEventSource
+from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource
 from tests.support.records import RunWriter, interleave
 
 
@@ -22,6 +22,7 @@ class Ports:
         self.source = FakeEventSource(records or [])
         self.cursor = FakeCursorStore()
         self.emitter = FakeEmitter()
+        self.clock = FakeClock()
 
     def tick(self, page_size: int = 5, seconds: float = 60.0, **kwargs: object) -> TickReport:
         return run_tick(
@@ -30,6 +31,8 @@ class Ports:
             emitter=self.emitter,
             translator=Translator("default"),
             budget=TickBudget(page_size=page_size, seconds=seconds),
+            clock=self.clock,
+            sleep=self.clock.sleep,
             **kwargs,  # type: ignore[arg-type]
         )
 

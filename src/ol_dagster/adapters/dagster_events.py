@@ -26,6 +26,7 @@ from dagster import (
 from dagster._core.event_api import EventLogCursor  # the documented way to page a run's records
 from dagster_shared.error import SerializableErrorInfo
 
+from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Batch, Position
 from ol_dagster.domain.records import RUN_END_KINDS, DagsterRecord, ErrorDetail, RecordKind
@@ -95,6 +96,13 @@ class DagsterEventSource:
             index, runs = _per_run_position(after)
             return self._read_per_run(index, runs, limit)
         return self._read_global(_global_position(after), limit)
+
+    def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
+        if self.strategy != PER_RUN:
+            return position  # a global storage id keeps nothing per run
+        index, runs = _per_run_position(position)
+        kept: dict[str, Position] = {k: v for k, v in runs.items() if k not in set(run_ids)}
+        return {"strategy": PER_RUN, "index": index, "runs": kept}
 
     # -- global storage id ------------------------------------------------------------------
     def _read_global(self, after: int, limit: int) -> _GlobalBatch:
@@ -244,7 +252,20 @@ def _wrong_strategy(position: Position, expected: str) -> CursorError:
     )
 
 
+def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
+    """openlineage-dagster's last storage id and in-flight runs, from a taken-over cursor."""
+    if not (isinstance(position, dict) and position.get("strategy") == LEGACY_STRATEGY):
+        return None
+    after, runs = position.get("after"), position.get("runs")
+    if isinstance(after, int) and isinstance(runs, list):
+        return after, [run_id for run_id in runs if isinstance(run_id, str)]
+    raise _wrong_strategy(position, LEGACY_STRATEGY)
+
+
 def _global_position(position: Position) -> int:
+    legacy = _legacy_position(position)
+    if legacy is not None:
+        return legacy[0]
     if isinstance(position, dict) and position.get("strategy") == GLOBAL:
         after = position.get("after")
         if isinstance(after, int) and not isinstance(after, bool) and after >= -1:
@@ -253,6 +274,12 @@ def _global_position(position: Position) -> int:
 
 
 def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:
+    legacy = _legacy_position(position)
+    if legacy is not None:
+        # openlineage-dagster read only this index on run-sharded storage, never the runs' own
+        # records: read the runs it had in flight from their start (its run ids are kept).
+        after, in_flight = legacy
+        return after, dict.fromkeys(in_flight, 0)
     if isinstance(position, dict) and position.get("strategy") == PER_RUN:
         index, runs = position.get("index"), position.get("runs")
         if (

@@ -1,92 +1,168 @@
-"""CursorStore over a cursor string (the sensor's), as a versioned pydantic model in JSON."""
+"""CursorStore over a cursor string (the sensor's), as a versioned pydantic model in JSON.
+
+Dagster writes the cursor to its database on every tick, so the format is compact: short keys,
+nothing that can be derived, defaults left out. A cursor written by openlineage-dagster is taken
+over: its position and its in-flight runs, with the run ids it had already sent.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
+from ol_dagster.domain.ports import Position
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 
 CURSOR_VERSION = 1
+LEGACY_STRATEGY = "openlineage-dagster"
+"""The position a taken-over cursor gets: its event source maps it onto its own strategy."""
 
 
-class _StepModel(BaseModel):
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    attempt: int = Field(ge=1)
-    started_at: float | None
 
 
-class _RunModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    job: str = Field(min_length=1)
-    namespace: str = Field(min_length=1)
-    started_at: float
-    steps: dict[str, _StepModel] = Field(default_factory=dict)
+class _StepModel(_Model):
+    n: int = Field(ge=1, description="attempt number")
+    t: float | None = Field(description="start of the open attempt; null between attempts")
+    id: str | None = Field(default=None, description="run id, when it cannot be derived")
 
 
-class CursorModel(BaseModel):
-    """What ol-dagster keeps in the sensor's cursor. Bump `version` on any incompatible change."""
+class _RunModel(_Model):
+    t: float = Field(description="when the Dagster run started")
+    s: dict[str, _StepModel] = Field(default_factory=dict, description="open steps by step key")
+    id: str | None = Field(default=None, description="run id, when it cannot be derived")
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: Literal[1]
-    position: JsonValue
-    runs: dict[str, _RunModel] = Field(default_factory=dict)
+
+class CursorModel(_Model):
+    """What ol-dagster keeps in the sensor's cursor. Bump `v` on any incompatible change."""
+
+    v: Literal[1]
+    pos: JsonValue = Field(description="the event source's position, opaque here")
+    runs: dict[str, _RunModel] = Field(default_factory=dict, description="open Dagster runs")
+    lt: float = Field(default=0.0, description="timestamp of the newest record done with")
+
+
+class _LegacyStep(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    step_run_id: str
+
+
+class _LegacyPipeline(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    running_steps: dict[str, _LegacyStep] = Field(default_factory=dict)
+
+
+class LegacyCursor(BaseModel):
+    """The cursor of openlineage-dagster (its `OpenLineageCursor` as JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+    last_storage_id: int = Field(ge=-1)
+    running_pipelines: dict[str, _LegacyPipeline] = Field(default_factory=dict)
 
 
 def encode(state: TailState) -> str:
     runs = {
         run_id: _RunModel(
-            job=run.job_name,
-            namespace=run.namespace,
-            started_at=run.started_at,
-            steps={
-                k: _StepModel(attempt=s.attempt, started_at=s.started_at)
+            t=run.started_at,
+            s={
+                k: _StepModel(n=s.attempt, t=s.started_at, id=s.run_id)
                 for k, s in run.steps.items()
             },
+            id=run.run_id,
         )
         for run_id, run in state.runs.runs.items()
     }
-    model = CursorModel(version=CURSOR_VERSION, position=state.position, runs=runs)
-    return model.model_dump_json(exclude_defaults=False)
+    model = CursorModel(v=CURSOR_VERSION, pos=state.position, runs=runs, lt=state.log_time)
+    return model.model_dump_json(exclude_defaults=True)
 
 
-def decode(text: str) -> TailState:
+def decode(text: str, now: float) -> TailState:
     try:
-        model = CursorModel.model_validate_json(text)
+        raw: Any = json.loads(text)
+    except ValueError as error:
+        raise _not_ours(f"not JSON: {error}") from None
+    if isinstance(raw, dict) and "last_storage_id" in raw:
+        return _take_over(raw, now)
+    try:
+        model = CursorModel.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the cursor"
-        raise CursorError(
-            f"the sensor's cursor is not an ol-dagster cursor of version {CURSOR_VERSION} "
-            f"({where}: {first['msg']}). {CURSOR_RESET_HINT}"
+        raise _not_ours(f"{where}: {first['msg']}") from None
+    runs = {
+        run_id: OpenRun(run.t, {k: OpenStep(s.n, s.t, s.id) for k, s in run.s.items()}, run.id)
+        for run_id, run in model.runs.items()
+    }
+    return TailState(model.pos, RunState(runs), model.lt)
+
+
+def _take_over(raw: dict[str, Any], now: float) -> TailState:
+    """openlineage-dagster's cursor: resume after its last storage id, keeping its run ids.
+
+    It named a job run's OpenLineage run after the Dagster run id and each step attempt with a
+    random id it kept in the cursor; runs in flight finish under those ids. Their start times
+    are unknown: `now` stands in, for the age after which a run that never ends is dropped, and
+    for the event log's clock until the first record is read.
+    """
+    try:
+        legacy = LegacyCursor.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _not_ours(
+            f"an openlineage-dagster cursor with a bad {where}: {first['msg']}"
         ) from None
     runs = {
         run_id: OpenRun(
-            run.job,
-            run.namespace,
-            run.started_at,
-            {k: OpenStep(s.attempt, s.started_at) for k, s in run.steps.items()},
+            now,
+            {
+                key: OpenStep(1, now, step.step_run_id)
+                for key, step in pipeline.running_steps.items()
+            },
+            run_id,
         )
-        for run_id, run in model.runs.items()
+        for run_id, pipeline in legacy.running_pipelines.items()
     }
-    return TailState(model.position, RunState(runs))
+    in_flight: list[Position] = list(runs)
+    position: Position = {
+        "strategy": LEGACY_STRATEGY,
+        "after": legacy.last_storage_id,
+        "runs": in_flight,
+    }
+    return TailState(position, RunState(runs), now)
+
+
+def _not_ours(reason: str) -> CursorError:
+    return CursorError(
+        f"the sensor's cursor is not an ol-dagster cursor of version {CURSOR_VERSION} "
+        f"({reason}). {CURSOR_RESET_HINT}"
+    )
 
 
 class JsonCursorStore:
     """Keeps the state as JSON in a string slot: the sensor's cursor, a file, ..."""
 
-    def __init__(self, read: Callable[[], str | None], write: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], str | None],
+        write: Callable[[str], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._read = read
         self._write = write
+        self._clock = clock
 
     def load(self) -> TailState | None:
         text = self._read()
         if not text:
             return None
-        return decode(text)
+        return decode(text, self._clock())
 
     def save(self, state: TailState) -> None:
         self._write(encode(state))

@@ -70,12 +70,17 @@ def tick(
     after_storage_id: int,
     budget_seconds: float | None,
 ) -> TickReport:
-    seconds = budget_seconds or wiring.settings().ol_dagster_tick_budget_seconds
+    settings = wiring.settings()
+    budget = TickBudget(
+        page_size=page_size,
+        seconds=budget_seconds or settings.ol_dagster_tick_budget_seconds,
+        open_run_max_age=settings.ol_dagster_open_run_max_age_hours * 3600,
+    )
     return run_tick(
         source=wiring.event_source(instance=context.instance),
         cursor=wiring.cursor_store(read=lambda: context.cursor, write=context.update_cursor),
         emitter=wiring.emitter(),
         translator=wiring.translator(),
-        budget=TickBudget(page_size=page_size, seconds=seconds),
+        budget=budget,
         after_storage_id=after_storage_id,
     )

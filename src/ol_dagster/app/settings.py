@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
 from ol_dagster.domain.errors import ConfigurationError
 
 # Dagster kills a sensor evaluation after 60 s by default (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS);
@@ -26,6 +27,11 @@ class Settings(BaseSettings):
         default=None, description="Checked here so a typo fails clearly; the client uses it."
     )
     ol_dagster_tick_budget_seconds: float = Field(default=DEFAULT_TICK_BUDGET_SECONDS, gt=0)
+    ol_dagster_open_run_max_age_hours: float = Field(
+        default=DEFAULT_OPEN_RUN_MAX_AGE_SECONDS / 3600,
+        gt=0,
+        description="A run open this long without an end (a killed process) is forgotten.",
+    )
 
     @field_validator("openlineage_url")
     @classmethod

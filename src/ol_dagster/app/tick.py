@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from ol_dagster.domain.errors import UntranslatableRecord
+from ol_dagster.domain.lineage import LineageEvent
 from ol_dagster.domain.ports import CursorStore, EmitResult, Emitter, EventSource
 from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
@@ -20,12 +21,20 @@ from ol_dagster.domain.translate import Translator
 logger = logging.getLogger("ol_dagster")
 
 
+DEFAULT_OPEN_RUN_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class TickBudget:
     page_size: int
     """Records read per page: the sensor's `record_filter_limit`."""
     seconds: float
-    """No new page is started after this many seconds."""
+    """No new page, and no new retry of a failed emit, is started after this many seconds."""
+    first_retry_delay: float = 0.5
+    """Wait before retrying a failed emit; doubles with each retry, up to `max_retry_delay`."""
+    max_retry_delay: float = 8.0
+    open_run_max_age: float = DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
+    """A run open for longer than this without any end is given up as dead and forgotten."""
 
 
 @dataclass(slots=True)
@@ -36,7 +45,9 @@ class TickReport:
     skipped: list[UntranslatableRecord] = field(default_factory=list)
     caught_up: bool = False
     failure: str | None = None
+    retries: int = 0
     open_runs: int = 0
+    expired_runs: list[str] = field(default_factory=list)
 
     @property
     def progressed(self) -> bool:
@@ -48,6 +59,10 @@ class TickReport:
             f"emitted {self.events_emitted} events, skipped {len(self.skipped)} records, "
             f"{self.open_runs} runs open, " + ("caught up" if self.caught_up else "more to read")
         )
+        if self.expired_runs:
+            text += f", gave up {len(self.expired_runs)} runs that never ended"
+        if self.retries:
+            text += f", {self.retries} emit retries"
         if self.failure:
             text += f"; stopped: the OpenLineage backend did not accept events: {self.failure}"
         return text
@@ -62,23 +77,26 @@ def run_tick(
     budget: TickBudget,
     after_storage_id: int = 0,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> TickReport:
     deadline = clock() + budget.seconds
     state = cursor.load() or TailState(source.initial_position(after_storage_id), RunState())
     report = TickReport()
+    state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     while True:
         batch = source.read(state.position, budget.page_size)
         records = batch.records
         report.pages += 1
         runs = state.runs.copy()
         events, counts, skipped = translator.translate_all(runs, records)
-        result = emitter.emit(events) if events else EmitResult(accepted=0)
+        result = _emit_with_retries(emitter, events, budget, deadline, clock, sleep, report)
         done = len(records) if result.failure is None else _records_covered(counts, result.accepted)
         if done < len(records):
             # Rebuild the state as it stood after the last record whose events all arrived.
             runs = state.runs.copy()
             _, _, skipped = translator.translate_all(runs, records[:done])
-        state = TailState(batch.position_after(done), runs)
+        log_time = max((r.timestamp for r in records[:done]), default=state.log_time)
+        state = TailState(batch.position_after(done), runs, max(log_time, state.log_time))
         cursor.save(state)
         report.records_read += done
         report.events_emitted += result.accepted
@@ -95,6 +113,48 @@ def run_tick(
         logger.warning("ol-dagster skipped %s", error)
     report.open_runs = len(state.runs.runs)
     return report
+
+
+def _forget_dead_runs(
+    state: TailState, source: EventSource, max_age: float, report: TickReport
+) -> TailState:
+    runs = state.runs.copy()
+    expired = runs.expire(started_before=state.log_time - max_age)
+    if not expired:
+        return state
+    logger.warning(
+        "ol-dagster gave up %d runs open for too long without an end: %s",
+        len(expired),
+        ", ".join(expired),
+    )
+    report.expired_runs.extend(expired)
+    return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
+
+
+def _emit_with_retries(
+    emitter: Emitter,
+    events: Sequence[LineageEvent],
+    budget: TickBudget,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    report: TickReport,
+) -> EmitResult:
+    """Emit, retrying what was not accepted with a growing delay while the budget allows."""
+    if not events:
+        return EmitResult(accepted=0)
+    accepted, delay = 0, budget.first_retry_delay
+    while True:
+        result = emitter.emit(events[accepted:])
+        accepted += result.accepted
+        if result.failure is None:
+            return EmitResult(accepted=accepted)
+        if clock() + delay >= deadline:
+            return EmitResult(accepted=accepted, failure=result.failure)
+        logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
+        sleep(delay)
+        report.retries += 1
+        delay = min(delay * 2, budget.max_retry_delay)
 
 
 def _records_covered(counts: Sequence[int], accepted: int) -> int:

@@ -36,6 +36,10 @@ class EventSource(Protocol):
         """At most `limit` records that follow `after`."""
         ...
 
+    def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
+        """`position` without anything it keeps for these runs (runs given up as dead)."""
+        ...
+
 
 class CursorStore(Protocol):
     def load(self) -> TailState | None:

@@ -1,4 +1,9 @@
-"""What the sensor remembers between ticks: open job runs and their steps, and where it is."""
+"""What the sensor remembers between ticks: open job runs and their steps, and where it is.
+
+Only what cannot be derived from the records is kept: job names and namespaces come with every
+record, and run ids are derived from start times. Explicit run ids appear only for runs that were
+in flight when a cursor of openlineage-dagster was taken over (its ids were random).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,23 @@ class OpenStep:
     attempt: int
     started_at: float | None
     """Start of the open attempt; None while the step waits for its retry."""
+    run_id: str | None = None
+    """The attempt's OpenLineage run id when it cannot be derived (taken over from another tool)."""
 
 
 @dataclass(slots=True)
 class OpenRun:
-    job_name: str
-    namespace: str
     started_at: float
     steps: dict[str, OpenStep] = field(default_factory=dict)
+    run_id: str | None = None
+    """The job run's OpenLineage run id when it cannot be derived."""
 
     def copy(self) -> OpenRun:
-        steps = {key: OpenStep(step.attempt, step.started_at) for key, step in self.steps.items()}
-        return OpenRun(self.job_name, self.namespace, self.started_at, steps)
+        steps = {
+            key: OpenStep(step.attempt, step.started_at, step.run_id)
+            for key, step in self.steps.items()
+        }
+        return OpenRun(self.started_at, steps, self.run_id)
 
 
 @dataclass(slots=True)
@@ -35,6 +45,17 @@ class RunState:
     def copy(self) -> RunState:
         return RunState({run_id: run.copy() for run_id, run in self.runs.items()})
 
+    def expire(self, started_before: float) -> list[str]:
+        """Forget runs that started before `started_before` and never ended; their Dagster ids.
+
+        A run whose process was killed never reports an end: without this, it would stay in the
+        cursor for good.
+        """
+        stale = [run_id for run_id, run in self.runs.items() if run.started_at < started_before]
+        for run_id in stale:
+            del self.runs[run_id]
+        return stale
+
 
 @dataclass(frozen=True, slots=True)
 class TailState:
@@ -42,3 +63,6 @@ class TailState:
 
     position: Position
     runs: RunState
+    log_time: float = 0.0
+    """Timestamp of the newest record done with: the event log's own clock, which a catch-up of
+    old history follows, so that a run's age is never measured against the wall clock."""

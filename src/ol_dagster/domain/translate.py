@@ -86,22 +86,21 @@ class Translator:
             raise UntranslatableRecord(record.run_id, record.storage_id, "the record names no job")
         return kind
 
-    def _namespace(self, record: DagsterRecord) -> str:
-        return record.location or self.default_namespace
+    def _job_of(self, record: DagsterRecord) -> JobRef:
+        return JobRef(record.location or self.default_namespace, record.job_name)
 
     def _run_of(self, state: RunState, record: DagsterRecord) -> OpenRun:
         """The open run of `record`; a run first seen after its start is joined from here on."""
         run = state.runs.get(record.run_id)
         if run is None:
-            started_at = record.run_started_at or record.timestamp
-            run = OpenRun(record.job_name, self._namespace(record), started_at)
+            run = OpenRun(record.run_started_at or record.timestamp)
             state.runs[record.run_id] = run
         return run
 
     def _run_started(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:
         if record.run_id in state.runs:
             return []  # already open: a repeated record, or a run joined before its start was read
-        run = OpenRun(record.job_name, self._namespace(record), record.timestamp)
+        run = OpenRun(record.timestamp)
         state.runs[record.run_id] = run
         return [self._job_event(EventType.START, record, run)]
 
@@ -111,7 +110,7 @@ class Translator:
         run = self._run_of(state, record)
         del state.runs[record.run_id]
         events = [
-            self._step_event(EventType.ABORT, record, run, key, step.attempt, step.started_at)
+            self._step_event(EventType.ABORT, record, run, key, step)
             for key, step in run.steps.items()
             if step.started_at is not None
         ]
@@ -122,9 +121,9 @@ class Translator:
         step = run.steps.get(key)
         if step is not None and step.started_at is not None:
             return []  # this attempt has begun already (Dagster may report a restart twice)
-        attempt = 1 if step is None else step.attempt + 1
-        run.steps[key] = OpenStep(attempt, record.timestamp)
-        return [self._step_event(EventType.START, record, run, key, attempt, record.timestamp)]
+        attempt = OpenStep(1 if step is None else step.attempt + 1, record.timestamp)
+        run.steps[key] = attempt
+        return [self._step_event(EventType.START, record, run, key, attempt)]
 
     def _step_ended(
         self,
@@ -135,18 +134,16 @@ class Translator:
         *,
         retrying: bool,
     ) -> list[LineageEvent]:
-        step = run.steps.get(key)
-        if step is None or step.started_at is None:
+        attempt = run.steps.get(key)
+        if attempt is None or attempt.started_at is None:
             # The attempt's start was never read (joined mid-run): name it after this record.
-            attempt = 1 if step is None else step.attempt + 1
-            started_at = record.timestamp
-        else:
-            attempt, started_at = step.attempt, step.started_at
+            number = 1 if attempt is None else attempt.attempt + 1
+            attempt = OpenStep(number, record.timestamp)
         if retrying:
-            run.steps[key] = OpenStep(attempt, None)
+            run.steps[key] = OpenStep(attempt.attempt, None)
         else:
             run.steps.pop(key, None)
-        return [self._step_event(event_type, record, run, key, attempt, started_at)]
+        return [self._step_event(event_type, record, run, key, attempt)]
 
     def _job_event(
         self, event_type: EventType, record: DagsterRecord, run: OpenRun
@@ -154,8 +151,8 @@ class Translator:
         return LineageEvent(
             event_type=event_type,
             event_time=_utc(record.timestamp),
-            run_id=job_run_id(record.run_id, run.started_at),
-            job=JobRef(run.namespace, run.job_name),
+            run_id=_job_run_id(record, run),
+            job=self._job_of(record),
             job_kind=JobKind.JOB,
             error=record.error if event_type is EventType.FAIL else None,
         )
@@ -166,17 +163,23 @@ class Translator:
         record: DagsterRecord,
         run: OpenRun,
         key: str,
-        attempt: int,
-        started_at: float,
+        attempt: OpenStep,
     ) -> LineageEvent:
-        parent_job = JobRef(run.namespace, run.job_name)
-        parent_id = job_run_id(record.run_id, run.started_at)
+        """An event of a started step attempt (`attempt.started_at` is set)."""
+        parent_job = self._job_of(record)
+        parent_id = _job_run_id(record, run)
+        started_at = attempt.started_at if attempt.started_at is not None else record.timestamp
+        run_id = attempt.run_id or step_run_id(record.run_id, key, attempt.attempt, started_at)
         return LineageEvent(
             event_type=event_type,
             event_time=_utc(record.timestamp),
-            run_id=step_run_id(record.run_id, key, attempt, started_at),
-            job=JobRef(run.namespace, f"{run.job_name}.{key}"),
+            run_id=run_id,
+            job=JobRef(parent_job.namespace, f"{parent_job.name}.{key}"),
             job_kind=JobKind.OP,
             parent=ParentRef(parent_id, parent_job, parent_id, parent_job),
             error=record.error if event_type is EventType.FAIL else None,
         )
+
+
+def _job_run_id(record: DagsterRecord, run: OpenRun) -> str:
+    return run.run_id or job_run_id(record.run_id, run.started_at)

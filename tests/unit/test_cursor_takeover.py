@@ -1,0 +1,90 @@
+"""A cursor written by openlineage-dagster is resumed from, keeping the run ids it sent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY, decode, encode
+from ol_dagster.domain.errors import CursorError
+from ol_dagster.domain.translate import Translator
+from tests.support.records import RunWriter
+
+STEP_ID = "5f3c6a4e-0c79-4f11-9d9e-6d2f4fbc2a10"
+
+
+def _legacy_cursor(run_id: str, last_storage_id: int) -> str:
+    # The shape openlineage-dagster wrote: attr.asdict of its OpenLineageCursor.
+    return json.dumps(
+        {
+            "last_storage_id": last_storage_id,
+            "running_pipelines": {
+                run_id: {
+                    "running_steps": {
+                        "extract": {
+                            "step_run_id": STEP_ID,
+                            "input_datasets": [],
+                            "output_datasets": [],
+                        }
+                    },
+                    "repository_name": "my_repo",
+                }
+            },
+        }
+    )
+
+
+def test_runs_in_flight_finish_under_the_ids_openlineage_dagster_sent() -> None:
+    run = RunWriter("etl")
+    run.write("RUN_START")
+    run.write("STEP_START", "extract")
+    already_sent = run.records[-1].storage_id
+    rest = [run.write("STEP_SUCCESS", "extract"), run.write("STEP_START", "load")]
+    rest += [run.write("STEP_SUCCESS", "load"), run.write("RUN_SUCCESS")]
+
+    state = decode(_legacy_cursor(run.run_id, already_sent), now=1_800_000_000.0)
+    assert state.position == {
+        "strategy": LEGACY_STRATEGY,
+        "after": already_sent,
+        "runs": [run.run_id],
+    }
+    translator = Translator("default")
+    events = [e for record in rest for e in translator.translate(state.runs, record)]
+    assert [(e.event_type.value, e.job.name, e.run_id) for e in events] == [
+        ("COMPLETE", "etl.extract", STEP_ID),
+        ("START", "etl.load", events[1].run_id),
+        ("COMPLETE", "etl.load", events[1].run_id),
+        (
+            "COMPLETE",
+            "etl",
+            run.run_id,
+        ),  # openlineage-dagster named job runs after the Dagster run id
+    ]
+    assert events[0].parent is not None and events[0].parent.run_id == run.run_id
+    assert state.runs.runs == {}
+
+
+def test_a_taken_over_cursor_is_saved_in_the_new_format() -> None:
+    state = decode(_legacy_cursor("r1", 41), now=5.0)
+    again = decode(encode(state), now=99.0)
+    assert again == state
+
+
+@pytest.mark.parametrize(
+    ("cursor", "reason"),
+    [
+        ('{"last_storage_id": "x"}', "openlineage-dagster cursor with a bad last_storage_id"),
+        ("[1, 2]", "Input should be a valid dictionary"),
+        ('{"v": 1, "pos": 3, "runs": {"r": {"t": "soon"}}}', "runs.r.t"),
+        ("", None),
+    ],
+)
+def test_a_cursor_that_is_not_ours_is_a_clear_error(cursor: str, reason: str | None) -> None:
+    if reason is None:
+        with pytest.raises(CursorError, match="not JSON"):
+            decode(cursor, now=0.0)
+        return
+    with pytest.raises(CursorError, match=r"not an ol-dagster cursor .*Reset it") as raised:
+        decode(cursor, now=0.0)
+    assert reason in str(raised.value)

@@ -1,0 +1,89 @@
+"""Retries inside the tick's budget, and runs that never end."""
+
+from __future__ import annotations
+
+from ol_dagster.app.tick import TickBudget, run_tick
+from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.translate import Translator
+from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource, FlakyEmitter
+from tests.support.records import RunWriter
+
+HOUR = 3600.0
+
+
+def _tick(
+    source: FakeEventSource,
+    cursor: FakeCursorStore,
+    emitter: FakeEmitter,
+    clock: FakeClock,
+    budget: TickBudget | None = None,
+) -> str:
+    report = run_tick(
+        source=source,
+        cursor=cursor,
+        emitter=emitter,
+        translator=Translator("default"),
+        budget=budget or TickBudget(page_size=50, seconds=30.0, open_run_max_age=24 * HOUR),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return report.summary()
+
+
+def test_a_transient_failure_is_retried_with_growing_delays_inside_the_tick() -> None:
+    records = RunWriter("a").successful(["x"])
+    emitter, clock = FlakyEmitter(failures=3), FakeClock()
+    summary = _tick(FakeEventSource(records), FakeCursorStore(), emitter, clock)
+    assert clock.slept == [0.5, 1.0, 2.0]
+    assert len(emitter.sent) == 4
+    assert "3 emit retries" in summary and "stopped" not in summary
+
+
+def test_retries_stop_before_the_budget_runs_out() -> None:
+    records = RunWriter("a").successful([])
+    emitter, clock = FakeEmitter(), FakeClock()
+    emitter.allowance = 0
+    cursor = FakeCursorStore()
+    summary = _tick(FakeEventSource(records), cursor, emitter, clock)
+    assert clock.slept == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # 23.5 s; one more 8 s would pass 30 s
+    assert "stopped: the OpenLineage backend did not accept events" in summary
+    assert cursor.saved is not None and cursor.saved.position == {"after": 0}
+
+
+def test_a_run_that_never_ends_is_forgotten_once_the_log_moves_past_its_age() -> None:
+    dead, alive = RunWriter("dead"), RunWriter("alive")
+    source = FakeEventSource([dead.write("RUN_START"), dead.write("STEP_START", "x")])
+    cursor, emitter, clock = FakeCursorStore(), FakeEmitter(), FakeClock()
+    _tick(source, cursor, emitter, clock)
+    assert cursor.saved is not None and set(cursor.saved.runs.runs) == {dead.run_id}
+
+    alive.clock = dead.clock + 23 * HOUR
+    source.append(*alive.successful([]))
+    _tick(source, cursor, emitter, clock)
+    assert set(cursor.saved.runs.runs) == {dead.run_id}  # 23 hours of log time: not yet
+
+    later = RunWriter("later", start=alive.clock + 2 * HOUR)
+    source.append(later.write("RUN_START"))
+    summary = _tick(source, cursor, emitter, clock)  # reads past 24 h ...
+    summary = _tick(source, cursor, emitter, clock)  # ... and the next tick gives up the run
+    assert "gave up 1 runs that never ended" in summary
+    assert dead.run_id not in cursor.saved.runs.runs
+    assert source.forgotten == [dead.run_id]
+
+
+def test_old_history_read_in_a_catch_up_does_not_age_its_runs() -> None:
+    # A run of long ago, read tick by tick: its age is measured in log time, not wall time.
+    old = RunWriter("old", start=1_000_000_000.0)
+    records: list[DagsterRecord] = old.successful(["a", "b", "c", "d"])
+    source, cursor, emitter, clock = (
+        FakeEventSource(records),
+        FakeCursorStore(),
+        FakeEmitter(),
+        FakeClock(),
+    )
+    budget = TickBudget(page_size=2, seconds=0.0, open_run_max_age=HOUR)
+    for _ in range(6):
+        _tick(source, cursor, emitter, clock, budget)
+    ids = {(e.job.name, e.event_type.value): e.run_id for e in emitter.sent}
+    assert ids[("old", "START")] == ids[("old", "COMPLETE")]
+    assert len(emitter.sent) == 10
