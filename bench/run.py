@@ -15,8 +15,11 @@ import time
 import uuid
 from collections.abc import Callable
 
+from ol_dagster.adapters.dagster_events import GLOBAL, PER_RUN
+from ol_dagster.adapters.json_cursor import encode
+from ol_dagster.domain.ports import Position
 from ol_dagster.domain.records import DagsterRecord
-from ol_dagster.domain.run_state import RunState
+from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
 
 
@@ -60,6 +63,25 @@ def bench_translation(repeat: int) -> float:
     return median_rate(len(records), translate, repeat)
 
 
+def cursor_sizes(open_runs: int) -> dict[str, int]:
+    """Bytes of the cursor with `open_runs` runs open, each with one step running."""
+    translator, runs = Translator("default"), RunState()
+    records = synthetic_records(runs=open_runs, steps=1)
+    started = [r for r in records if r.kind in ("RUN_START", "STEP_START")]
+    translator.translate_all(runs, started)
+    last = started[-1]
+    per_run: Position = {
+        "strategy": PER_RUN,
+        "index": last.storage_id,
+        "runs": {r.run_id: r.storage_id for r in started},
+    }
+    global_position: Position = {"strategy": GLOBAL, "after": last.storage_id}
+    return {
+        "global storage id": len(encode(TailState(global_position, runs, last.timestamp))),
+        "per run (sharded SQLite)": len(encode(TailState(per_run, runs, last.timestamp))),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
@@ -69,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repetitions: {args.repeat} (medians)")
     rate = bench_translation(args.repeat)
     print(f"domain translation: {rate:,.0f} records/s (2,000 runs of a 10-op job)")
+    for strategy, size in cursor_sizes(1_000).items():
+        print(
+            f"cursor with 1,000 open runs, {strategy}: {size:,} bytes ({size / 1000:.0f} per run)"
+        )
     return 0
 
 

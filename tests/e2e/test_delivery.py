@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterEventType, DagsterInstance, Definitions, RunStatusChangeRecordsFilter
 
 from ol_dagster import openlineage_sensor
 from tests.support.backend import LineageBackend, http_without_client_retries
@@ -103,36 +103,45 @@ def test_a_reset_cursor_or_a_second_sensor_names_every_run_the_same(
 def test_a_cursor_of_openlineage_dagster_is_resumed_without_resending(
     instance: DagsterInstance, lineage_env: LineageBackend
 ) -> None:
-    etl.execute_in_process(instance=instance)
-    # What openlineage-dagster would hold after sending the START of `etl` and of its first step
-    # (it only ever worked on storages with a global storage id, so its cursor names one).
+    run_id = etl.execute_in_process(instance=instance).run_id
     storage = instance.event_log_storage
     if storage.is_run_sharded:
-        pytest.skip("openlineage-dagster never read run-sharded storage")
-    records = storage.get_logs_for_all_runs_by_log_id(after_cursor=-1, limit=100)
-    step_start = next(
-        sid
-        for sid, e in records.items()
-        if e.dagster_event_type is not None and e.dagster_event_type.name == "STEP_START"
-    )
-    run_id = next(iter(records.values())).run_id
+        # There openlineage-dagster read only the run-status index: it had sent the run's START
+        # and no step at all; its cursor names the index's storage id.
+        start = instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(DagsterEventType.RUN_START), limit=1
+        ).records[0]
+        last_storage_id, running_steps, step_id = start.storage_id, {}, None
+    else:
+        # After sending the START of `etl` and of its first step.
+        records = storage.get_logs_for_all_runs_by_log_id(after_cursor=-1, limit=100)
+        last_storage_id = next(
+            sid
+            for sid, entry in records.items()
+            if entry.dagster_event_type is DagsterEventType.STEP_START
+        )
+        step_id = "4c1a0f0e-43a5-4d6b-a0a4-0c5d0f1e2b3c"
+        running_steps = {"extract": {"step_run_id": step_id}}
     driver = _driver(instance)
     driver.cursor = json.dumps(
         {
-            "last_storage_id": step_start,
+            "last_storage_id": last_storage_id,
             "running_pipelines": {
-                run_id: {
-                    "running_steps": {
-                        "extract": {"step_run_id": "4c1a0f0e-43a5-4d6b-a0a4-0c5d0f1e2b3c"}
-                    },
-                    "repository_name": None,
-                }
+                run_id: {"running_steps": running_steps, "repository_name": None}
             },
         }
     )
     driver.tick_until_caught_up()
     events = [_key(e) for e in lineage_env.received]
-    assert events[0] == ("4c1a0f0e-43a5-4d6b-a0a4-0c5d0f1e2b3c", "COMPLETE", "etl.extract")
-    assert events[-1] == (run_id, "COMPLETE", "etl")
-    assert [kind for _, kind, job in events].count("START") == 2  # transform and load only
+    assert ("START", "etl") not in [(kind, job) for _, kind, job in events]
+    assert events[-1] == (run_id, "COMPLETE", "etl")  # its job-run id was the Dagster run id
+    if step_id is None:
+        assert [job for _, kind, job in events if kind == "START"] == [
+            "etl.extract",
+            "etl.transform",
+            "etl.load",
+        ]
+    else:
+        assert events[0] == (step_id, "COMPLETE", "etl.extract")
+        assert [job for _, kind, job in events if kind == "START"] == ["etl.transform", "etl.load"]
     assert json.loads(driver.cursor or "")["v"] == 1

@@ -165,3 +165,27 @@ def test_bad_sensor_arguments_are_refused_at_definition(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         openlineage_sensor(**kwargs)
+
+
+def test_secrets_stay_out_of_errors_logs_and_cursors(
+    sqlite_instance: DagsterInstance,
+    backend: LineageBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    http_without_client_retries(monkeypatch, backend)
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__AUTH__TYPE", "api_key")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__AUTH__APIKEY", "k3y-in-the-error")
+    # The key also in the URL's path, so that the connection error quotes it.
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__URL", f"{backend.url}/k3y-in-the-error/")
+    driver = _driver(sqlite_instance, tick_budget_seconds=0.2)
+    etl.execute_in_process(instance=sqlite_instance)
+    backend.stop()
+    with pytest.raises(BackendError) as raised:
+        driver.tick()
+    assert "k3y-in-the-error" not in str(raised.value)
+    assert "k3y-in-the-error" not in caplog.text
+    backend.start()
+    driver.tick_until_caught_up()
+    assert {h["Authorization"] for h in backend.headers} == {"Bearer k3y-in-the-error"}
+    assert "k3y" not in (driver.cursor or "")

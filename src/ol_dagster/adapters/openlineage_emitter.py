@@ -42,10 +42,18 @@ def build_client() -> OpenLineageClient:
         ) from None
 
 
+_SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET", "CREDENTIAL")
+
+
 def redact(text: str) -> str:
-    """`text` with the API key, if any, blotted out."""
-    secret = os.environ.get("OPENLINEAGE_API_KEY")
-    return text.replace(secret, "***") if secret else text
+    """`text` with every OpenLineage secret set in the environment blotted out."""
+    for name, value in os.environ.items():
+        secret_name = name == "OPENLINEAGE_API_KEY" or (
+            name.startswith("OPENLINEAGE__") and any(word in name for word in _SECRET_WORDS)
+        )
+        if secret_name and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
 
 
 def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
