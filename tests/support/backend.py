@@ -36,8 +36,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = backend.status
             if status == 200:
-                backend.received.append(json.loads(body))
-                backend.headers.append(dict(self.headers))
+                payload = json.loads(body)
+                # POST /api/v1/lineage/batch takes a JSON array of events (the spec's batch API)
+                events = payload if isinstance(payload, list) else [payload]
+                backend.received.extend(events)
+                backend.headers.extend(dict(self.headers) for _ in events)
+                backend.paths.append(self.path)
         payload = b"{}"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -75,12 +79,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class LineageBackend:
-    """Accepts `POST /api/v1/lineage` like Marquez does; `status` makes it answer errors."""
+    """Accepts `POST /api/v1/lineage` (one event) and `POST /api/v1/lineage/batch` (a JSON array),
+    as the OpenLineage API defines them; `status` makes it answer errors."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        """The path of each accepted request."""
         self.requests = 0
         self.status = 200
         self.accept_limit: int | None = None
