@@ -10,6 +10,7 @@ import pytest
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
+from ol_dagster.adapters.http_batch import HttpBatchConfig, HttpBatchTransport
 from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
 from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent
 from ol_dagster.domain.ports import Emitter
@@ -44,10 +45,15 @@ def _fake() -> EmitterUnderTest:
     )
 
 
-def _real(backend: LineageBackend) -> EmitterUnderTest:
+def _real(backend: LineageBackend, batch_size: int | None = None) -> EmitterUnderTest:
     # No retries here: the suite is about what the emitter reports, not the client's back-off.
-    config = HttpConfig.from_dict({"type": "http", "url": backend.url, "retry": {"total": 0}})
-    emitter = OpenLineageEmitter(OpenLineageClient(transport=HttpTransport(config)), "1.13.27")
+    settings = {"type": "http", "url": backend.url, "retry": {"total": 0}}
+    transport = (
+        HttpTransport(HttpConfig.from_dict(settings))
+        if batch_size is None
+        else HttpBatchTransport(HttpBatchConfig.from_dict({**settings, "batch_size": batch_size}))
+    )
+    emitter = OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27")
     return EmitterUnderTest(
         emitter,
         lambda: [(e["eventType"], e["run"]["runId"], e["job"]["name"]) for e in backend.received],
@@ -56,9 +62,11 @@ def _real(backend: LineageBackend) -> EmitterUnderTest:
     )
 
 
-@pytest.fixture(params=["fake", "real"])
+@pytest.fixture(params=["fake", "real", "real_batches"])
 def under_test(request: pytest.FixtureRequest, backend: LineageBackend) -> EmitterUnderTest:
-    return _fake() if request.param == "fake" else _real(backend)
+    if request.param == "fake":
+        return _fake()
+    return _real(backend, batch_size=4 if request.param == "real_batches" else None)
 
 
 def _events(count: int) -> list[LineageEvent]:
@@ -100,10 +108,22 @@ def test_an_unreachable_backend_is_reported_and_nothing_after_it_is_sent(
     assert under_test.received() == _expected(events)
 
 
-def test_real_events_match_the_official_schemas(
-    backend: LineageBackend, schemas: OpenLineageSchemas
+def test_events_longer_than_a_batch_arrive_whole_and_in_order(
+    under_test: EmitterUnderTest,
 ) -> None:
-    _real(backend).emitter.emit(_events(2))
-    assert len(backend.received) == 2
+    events = _events(11)
+    assert under_test.emitter.emit(events).accepted == 11
+    assert under_test.emitter.emit(events[:1]).accepted == 1
+    assert under_test.received() == _expected(events + events[:1])
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_real_events_match_the_official_schemas(
+    backend: LineageBackend, schemas: OpenLineageSchemas, batch_size: int | None
+) -> None:
+    _real(backend, batch_size).emitter.emit(_events(5))
+    assert len(backend.received) == 5
     for event in backend.received:
         schemas.validate_run_event(event)
+    batches = ["/api/v1/lineage/batch"] * 2 if batch_size else ["/api/v1/lineage"] * 5
+    assert backend.paths == batches

@@ -189,3 +189,23 @@ def test_secrets_stay_out_of_errors_logs_and_cursors(
     driver.tick_until_caught_up()
     assert {h["Authorization"] for h in backend.headers} == {"Bearer k3y-in-the-error"}
     assert "k3y" not in (driver.cursor or "")
+
+
+def test_the_batch_transport_sends_arrays_to_the_batch_endpoint(
+    sqlite_instance: DagsterInstance,
+    backend: LineageBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: OpenLineageSchemas,
+) -> None:
+    http_without_client_retries(monkeypatch, backend)
+    monkeypatch.setenv(
+        "OPENLINEAGE__TRANSPORT__TYPE", "ol_dagster.adapters.http_batch.HttpBatchTransport"
+    )
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__BATCH_SIZE", "5")
+    etl.execute_in_process(instance=sqlite_instance)
+    etl.execute_in_process(instance=sqlite_instance)
+    _driver(sqlite_instance, record_filter_limit=100).tick_until_caught_up()
+    assert len(backend.received) == 16
+    assert backend.paths == ["/api/v1/lineage/batch"] * 4  # 5 + 5 + 5 + 1 events
+    for event in backend.received:
+        schemas.validate_run_event(event)
