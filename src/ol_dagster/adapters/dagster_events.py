@@ -23,10 +23,14 @@ from dagster import (
     RunsFilter,
     RunStatusChangeRecordsFilter,
 )
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.event_api import EventLogCursor  # the documented way to page a run's records
+from dagster._core.events import StepMaterializationData
 from dagster_shared.error import SerializableErrorInfo
 
+from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
+from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Batch, Position
 from ol_dagster.domain.records import RUN_END_KINDS, DagsterRecord, ErrorDetail, RecordKind
@@ -35,6 +39,7 @@ logger = logging.getLogger("ol_dagster")
 
 EVENT_TYPES = frozenset(DagsterEventType[kind.value] for kind in RecordKind)
 _RUN_END_NAMES = frozenset(kind.value for kind in RUN_END_KINDS)
+_RUN_END_TYPES = frozenset(DagsterEventType[kind.value] for kind in RUN_END_KINDS)
 # Dagster names the repository of a code location built from `Definitions` like this; the name the
 # user chose is then the code location's.
 _PLACEHOLDER_REPOSITORY = "__repository__"
@@ -76,8 +81,9 @@ class _RunFacts:
 class DagsterEventSource:
     """Reads the records ol-dagster translates from a DagsterInstance's event log."""
 
-    def __init__(self, instance: DagsterInstance) -> None:
+    def __init__(self, instance: DagsterInstance, catalog: AssetCatalog | None = None) -> None:
         self._instance = instance
+        self._catalog = catalog if catalog is not None else AssetCatalog(None)
         self._storage = instance.event_log_storage
         self.strategy = PER_RUN if self._storage.is_run_sharded else GLOBAL
         logger.info(
@@ -196,20 +202,45 @@ class DagsterEventSource:
         for storage_id, entry in entries:
             event_type = entry.dagster_event_type
             run = facts.get(entry.run_id, unknown)
+            datasets, upstream = self._datasets_of(entry)
+            job_name, step_key = entry.job_name or "", entry.step_key
             records.append(
                 DagsterRecord(
                     kind=event_type.name if event_type is not None else "",
                     run_id=entry.run_id,
-                    job_name=entry.job_name or "",
+                    job_name=job_name,
                     timestamp=entry.timestamp,
                     storage_id=storage_id,
-                    step_key=entry.step_key,
+                    step_key=step_key,
                     location=run.location,
                     run_started_at=run.started_at,
                     error=_error_of(entry),
+                    datasets=datasets,
+                    upstream=upstream,
+                    asset_step=step_key is not None
+                    and self._catalog.is_asset_step(job_name, step_key),
                 )
             )
         return records
+
+    def _datasets_of(self, entry: EventLogEntry) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+        """The assets an event is about, and for a materialization the assets upstream of it."""
+        event, catalog = entry.dagster_event, self._catalog
+        data = event.event_specific_data if event is not None else None
+        if isinstance(data, StepMaterializationData):
+            materialization = data.materialization
+            key = materialization.asset_key
+            dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
+            return (dataset,), catalog.upstream(key)
+        if isinstance(data, AssetCheckEvaluation):
+            severity = data.severity.value if data.severity is not None else None
+            return (catalog.checked(data.asset_key, data.check_name, data.passed, severity),), ()
+        if entry.dagster_event_type in _RUN_END_TYPES:
+            materialized = self._instance.get_asset_partitions_for_run(
+                entry.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+            )
+            return tuple(catalog.dataset(key) for key in sorted(materialized, key=str)), ()
+        return (), ()
 
 
 def _timestamp(value: object) -> float | None:

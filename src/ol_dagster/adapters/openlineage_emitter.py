@@ -18,6 +18,7 @@ from openlineage.client.facet_v2 import (
     processing_engine_run,
 )
 
+from ol_dagster.adapters.dataset_facets import input_dataset, output_dataset
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.lineage import EventType, LineageEvent
@@ -28,6 +29,7 @@ logger = logging.getLogger("ol_dagster")
 
 _RUN_STATES = {
     EventType.START: RunState.START,
+    EventType.RUNNING: RunState.RUNNING,
     EventType.COMPLETE: RunState.COMPLETE,
     EventType.FAIL: RunState.FAIL,
     EventType.ABORT: RunState.ABORT,
@@ -101,8 +103,8 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
         run=Run(runId=event.run_id, facets=run_facets),
         job=Job(namespace=event.job.namespace, name=event.job.name, facets=job_facets),
         producer=PRODUCER,
-        inputs=[],
-        outputs=[],
+        inputs=[input_dataset(d) for d in event.inputs],
+        outputs=[output_dataset(d) for d in event.outputs],
     )
 
 

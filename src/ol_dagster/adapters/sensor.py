@@ -77,7 +77,11 @@ def tick(
         open_run_max_age=settings.ol_dagster_open_run_max_age_hours * 3600,
     )
     return run_tick(
-        source=wiring.event_source(instance=context.instance),
+        source=wiring.event_source(
+            instance=context.instance,
+            # the code location's definitions: where assets live, owners, upstream assets, ...
+            catalog=wiring.asset_catalog(repository=context.repository_def),
+        ),
         cursor=wiring.cursor_store(read=lambda: context.cursor, write=context.update_cursor),
         emitter=wiring.emitter(),
         translator=wiring.translator(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster
 from dependency_injector import containers, providers
 
+from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter, build_client
@@ -15,8 +16,9 @@ from ol_dagster.domain.translate import Translator
 class Container(containers.DeclarativeContainer):
     """Wiring for one entry adapter (a sensor, a CLI command).
 
-    Per-call inputs (the Dagster instance, where the cursor lives) are given when a provider is
-    called: `container.event_source(instance=...)`, `container.cursor_store(read=..., write=...)`.
+    Per-call inputs (the Dagster instance, the code location, where the cursor lives) are given
+    when a provider is called: `container.event_source(instance=..., catalog=...)`,
+    `container.asset_catalog(repository=...)`, `container.cursor_store(read=..., write=...)`.
     Tests replace a provider with `container.emitter.override(fake)`.
     """
 
@@ -29,6 +31,11 @@ class Container(containers.DeclarativeContainer):
     )
     translator = providers.Factory(
         Translator, default_namespace=settings.provided.openlineage_namespace
+    )
+    asset_catalog = providers.Factory(
+        AssetCatalog,
+        asset_namespace=settings.provided.ol_dagster_asset_namespace,
+        storage_namespaces=settings.provided.ol_dagster_storage_namespaces,
     )
     event_source = providers.Factory(DagsterEventSource)
     cursor_store = providers.Factory(JsonCursorStore)

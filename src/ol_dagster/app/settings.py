@@ -33,6 +33,17 @@ class Settings(BaseSettings):
         description="A run open this long without an end (a killed process) is forgotten.",
     )
 
+    ol_dagster_asset_namespace: str = Field(
+        default="dagster",
+        min_length=1,
+        description="Namespace of datasets named after their Dagster asset key.",
+    )
+    ol_dagster_storage_namespaces: dict[str, str] = Field(
+        default_factory=dict,
+        description="OpenLineage namespace per storage kind, for assets with a table name, "
+        'as JSON: {"postgres": "postgres://db.internal:5432", "snowflake": "snowflake://org-acct"}',
+    )
+
     @field_validator("openlineage_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.records import ErrorDetail
 
 
 class EventType(str, Enum):
     START = "START"
+    RUNNING = "RUNNING"
     COMPLETE = "COMPLETE"
     FAIL = "FAIL"
     ABORT = "ABORT"
@@ -21,6 +23,7 @@ class JobKind(str, Enum):
 
     JOB = "JOB"
     OP = "OP"
+    ASSET = "ASSET"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,5 @@ class LineageEvent:
     job_kind: JobKind
     parent: ParentRef | None = None
     error: ErrorDetail | None = None
+    inputs: tuple[Dataset, ...] = ()
+    outputs: tuple[Dataset, ...] = ()

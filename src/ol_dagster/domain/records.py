@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ol_dagster.domain.datasets import Dataset
+
 
 class RecordKind(str, Enum):
     """The Dagster event types the domain translates, named as Dagster names them."""
@@ -18,6 +20,8 @@ class RecordKind(str, Enum):
     STEP_UP_FOR_RETRY = "STEP_UP_FOR_RETRY"
     STEP_SUCCESS = "STEP_SUCCESS"
     STEP_FAILURE = "STEP_FAILURE"
+    ASSET_MATERIALIZATION = "ASSET_MATERIALIZATION"
+    ASSET_CHECK_EVALUATION = "ASSET_CHECK_EVALUATION"
 
 
 RUN_END_KINDS = frozenset({RecordKind.RUN_SUCCESS, RecordKind.RUN_FAILURE, RecordKind.RUN_CANCELED})
@@ -52,3 +56,10 @@ class DagsterRecord:
     run_started_at: float | None = None
     """When the run started, from the run storage: used for runs joined after their start."""
     error: ErrorDetail | None = None
+    datasets: tuple[Dataset, ...] = ()
+    """The assets the event is about: the one materialized or checked; at a run's end, all the
+    assets the run materialized."""
+    upstream: tuple[Dataset, ...] = ()
+    """The assets a materialized asset is computed from."""
+    asset_step: bool = False
+    """The step computes assets (or checks) rather than a plain op."""

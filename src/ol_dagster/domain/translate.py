@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from ol_dagster.domain.errors import UntranslatableRecord
@@ -21,6 +22,7 @@ _STEP_END = {
     RecordKind.STEP_FAILURE: EventType.FAIL,
 }
 _STEP_BEGIN = (RecordKind.STEP_START, RecordKind.STEP_RESTARTED)
+_ASSET_EVENTS = (RecordKind.ASSET_MATERIALIZATION, RecordKind.ASSET_CHECK_EVALUATION)
 _KINDS = {kind.value: kind for kind in RecordKind}
 
 
@@ -46,6 +48,8 @@ class Translator:
             return self._run_started(state, record)
         if kind in _RUN_END:
             return self._run_ended(state, record, _RUN_END[kind])
+        if kind in _ASSET_EVENTS:
+            return self._asset_event(state, record, kind)
         step_key = record.step_key
         if not step_key:
             raise UntranslatableRecord(
@@ -114,8 +118,34 @@ class Translator:
             for key, step in run.steps.items()
             if step.started_at is not None
         ]
-        events.append(self._job_event(event_type, record, run))
+        events.append(replace(self._job_event(event_type, record, run), outputs=record.datasets))
         return events
+
+    def _asset_event(
+        self, state: RunState, record: DagsterRecord, kind: RecordKind
+    ) -> list[LineageEvent]:
+        """A RUNNING event of the step (or job run) that materialized or checked assets.
+
+        A materialization makes its asset an output and the asset's upstream assets inputs; a
+        check makes its asset an input, carrying the check's outcome.
+        """
+        if not record.datasets:
+            raise UntranslatableRecord(
+                record.run_id, record.storage_id, f"{kind.value} names no asset"
+            )
+        if kind is RecordKind.ASSET_MATERIALIZATION:
+            inputs, outputs = record.upstream, record.datasets
+        else:
+            inputs, outputs = record.datasets, ()
+        run = self._run_of(state, record)
+        if not record.step_key:
+            event = self._job_event(EventType.RUNNING, record, run)
+        else:
+            attempt = run.steps.get(record.step_key)
+            if attempt is None or attempt.started_at is None:
+                attempt = OpenStep(1 if attempt is None else attempt.attempt + 1, record.timestamp)
+            event = self._step_event(EventType.RUNNING, record, run, record.step_key, attempt)
+        return [replace(event, inputs=inputs, outputs=outputs)]
 
     def _step_started(self, run: OpenRun, record: DagsterRecord, key: str) -> list[LineageEvent]:
         step = run.steps.get(key)
@@ -175,7 +205,7 @@ class Translator:
             event_time=_utc(record.timestamp),
             run_id=run_id,
             job=JobRef(parent_job.namespace, f"{parent_job.name}.{key}"),
-            job_kind=JobKind.OP,
+            job_kind=JobKind.ASSET if record.asset_step else JobKind.OP,
             parent=ParentRef(parent_id, parent_job, parent_id, parent_job),
             error=record.error if event_type is EventType.FAIL else None,
         )
