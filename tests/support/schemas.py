@@ -24,7 +24,9 @@ class OpenLineageSchemas:
 
     def __init__(self, folder: Path) -> None:
         registry: Registry[Any] = Registry()
-        self.facet_schemas: dict[str, str] = {}
+        # (where the facet sits, its key) -> schema $id; a key such as `documentation` names a
+        # job facet and a dataset facet, each with its own file.
+        self.facet_schemas: dict[tuple[str, str], str] = {}
         for path in sorted(folder.rglob("*.json")):
             if "tests" in path.relative_to(folder).parts:
                 continue
@@ -32,7 +34,7 @@ class OpenLineageSchemas:
             registry = registry.with_resource(schema["$id"], Resource.from_contents(schema))
             if path.parent.name == "facets":
                 for key in schema.get("properties", {}):
-                    self.facet_schemas[key] = schema["$id"]
+                    self.facet_schemas[(_facet_place(path.stem), key)] = schema["$id"]
         self.registry = registry
 
     def _validator(self, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
@@ -43,23 +45,42 @@ class OpenLineageSchemas:
     def validate_run_event(self, event: dict[str, Any]) -> None:
         self._validator({"$ref": f"{CORE_ID}#/$defs/RunEvent"}).validate(event)
         assert event["schemaURL"] == f"{CORE_ID}#/$defs/RunEvent"
-        facet_groups = [event["run"].get("facets", {}), event["job"].get("facets", {})]
+        facet_groups = [
+            ("run", event["run"].get("facets", {})),
+            ("job", event["job"].get("facets", {})),
+        ]
         for dataset in event.get("inputs", []) + event.get("outputs", []):
-            facet_groups.append(dataset.get("facets", {}))
-            facet_groups.append(dataset.get("inputFacets", {}))
-            facet_groups.append(dataset.get("outputFacets", {}))
-        for facets in facet_groups:
+            facet_groups.append(("dataset", dataset.get("facets", {})))
+            facet_groups.append(("input", dataset.get("inputFacets", {})))
+            facet_groups.append(("output", dataset.get("outputFacets", {})))
+        for place, facets in facet_groups:
             for key, facet in facets.items():
-                self.validate_facet(key, facet)
+                self.validate_facet(place, key, facet)
 
-    def validate_facet(self, key: str, facet: dict[str, Any]) -> None:
+    def validate_facet(self, place: str, key: str, facet: dict[str, Any]) -> None:
         assert facet.get("_producer"), f"facet {key} has no _producer"
         assert facet.get("_schemaURL"), f"facet {key} has no _schemaURL"
-        schema_id = self.facet_schemas.get(key)
+        schema_id = self.facet_schemas.get((place, key))
+        if schema_id is None and place in ("input", "output"):
+            schema_id = self.facet_schemas.get(("dataset", key))  # e.g. `subset`
         if schema_id is None:
             return  # a custom facet: _producer and _schemaURL are all the spec asks
         self._validator({"$ref": schema_id}).validate({key: facet})
         assert facet["_schemaURL"].startswith(schema_id), (key, facet["_schemaURL"], schema_id)
+
+
+def _facet_place(file_stem: str) -> str:
+    """Where a facet file's facet sits in an event, from the file's name."""
+    for suffix, place in (
+        ("InputDatasetFacet", "input"),
+        ("OutputDatasetFacet", "output"),
+        ("DatasetFacet", "dataset"),
+        ("RunFacet", "run"),
+        ("JobFacet", "job"),
+    ):
+        if file_stem.endswith(suffix):
+            return place
+    return "other"
 
 
 def load_schemas() -> OpenLineageSchemas:

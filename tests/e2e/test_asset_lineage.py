@@ -1,0 +1,152 @@
+"""Dataset lineage from a real asset graph, executed on a real instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterInstance
+
+from ol_dagster import openlineage_sensor
+from tests.support import asset_graph
+from tests.support.backend import LineageBackend
+from tests.support.dagster_env import SensorDriver, dagster_instance
+from tests.support.schemas import OpenLineageSchemas
+
+
+@pytest.fixture
+def sales_lineage(tmp_path: Path, lineage_env: LineageBackend) -> list[dict[str, Any]]:
+    sensor = openlineage_sensor(record_filter_limit=100)
+    defs = asset_graph.definitions(sensor)
+    with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
+        _execute(defs, instance)
+        SensorDriver(sensor, defs, instance).tick_until_caught_up()
+    return lineage_env.received
+
+
+def _execute(defs: Any, instance: DagsterInstance) -> None:
+    for name in ("sales_job", "forecast_job"):
+        defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+    defs.resolve_job_def("report_job").execute_in_process(instance=instance, partition_key="emea")
+
+
+def _running(events: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["eventType"] == "RUNNING" and e["job"]["name"] == job]
+
+
+def _ids(datasets: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(d["namespace"], d["name"]) for d in datasets]
+
+
+def test_every_event_and_facet_matches_the_official_schemas(
+    sales_lineage: list[dict[str, Any]], schemas: OpenLineageSchemas
+) -> None:
+    assert sales_lineage
+    for event in sales_lineage:
+        schemas.validate_run_event(event)
+
+
+def test_a_materialization_is_an_output_of_its_step_with_its_upstream_as_input(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    [raw] = _running(sales_lineage, "sales_job.raw_orders")
+    assert raw["inputs"] == []
+    [output] = raw["outputs"]
+    assert (output["namespace"], output["name"]) == ("s3://sales-lake", "raw/orders.parquet")
+    facets = output["facets"]
+    assert [f["name"] for f in facets["schema"]["fields"]] == ["id", "amount"]
+    assert facets["documentation"]["description"] == "Orders as exported by the shop."
+    assert facets["ownership"]["owners"] == [
+        {"name": "data-platform", "type": "TEAM"},
+        {"name": "ada@example.com", "type": "USER"},
+    ]
+    assert {(t["key"], t["value"]) for t in facets["tags"]["tags"]} == {("domain", "sales")}
+    assert facets["symlinks"]["identifiers"] == [
+        {"namespace": "dagster", "name": "raw_orders", "type": "DAGSTER_ASSET"}
+    ]
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == 3
+    assert raw["job"]["facets"]["jobType"]["jobType"] == "ASSET"
+
+    [orders] = _running(sales_lineage, "sales_job.orders")
+    assert _ids(orders["inputs"]) == [("s3://sales-lake", "raw/orders.parquet")]
+    assert _ids(orders["outputs"]) == [("bigquery", "analytics.sales.orders")]
+    lineage = orders["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert lineage == {
+        "order_id": {
+            "inputFields": [
+                {
+                    "namespace": "s3://sales-lake",
+                    "name": "raw/orders.parquet",
+                    "field": "id",
+                    "transformations": [],  # Dagster's column lineage does not say how
+                }
+            ]
+        }
+    }
+
+
+def test_a_multi_asset_step_outputs_each_of_its_assets(sales_lineage: list[dict[str, Any]]) -> None:
+    events = _running(sales_lineage, "sales_job.daily_stats")
+    assert sorted(_ids(e["outputs"])[0] for e in events) == [
+        ("dagster", "daily_count"),
+        ("dagster", "daily_revenue"),
+    ]
+    assert all(_ids(e["inputs"]) == [("bigquery", "analytics.sales.orders")] for e in events)
+    assert len({e["run"]["runId"] for e in events}) == 1  # one step run
+
+
+def test_a_failing_check_is_a_data_quality_assertion_on_its_asset(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    [check] = [
+        e
+        for e in sales_lineage
+        if e["eventType"] == "RUNNING" and "dataQualityAssertions" in str(e["inputs"])
+    ]
+    [dataset] = check["inputs"]
+    assert (dataset["namespace"], dataset["name"]) == ("bigquery", "analytics.sales.orders")
+    assert dataset["inputFacets"]["dataQualityAssertions"]["assertions"] == [
+        {
+            "assertion": "orders_amounts_positive",
+            "success": False,
+            "severity": "ERROR",
+            "params": {},
+        }
+    ]
+
+
+def test_the_job_run_ends_with_every_asset_it_materialized(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    [end] = [
+        e for e in sales_lineage if e["job"]["name"] == "sales_job" and e["eventType"] == "COMPLETE"
+    ]
+    assert sorted(_ids(end["outputs"])) == [
+        ("bigquery", "analytics.sales.orders"),
+        ("dagster", "daily_count"),
+        ("dagster", "daily_revenue"),
+        ("s3://sales-lake", "raw/orders.parquet"),
+    ]
+    [failed] = [
+        e for e in sales_lineage if e["job"]["name"] == "forecast_job" and e["eventType"] == "FAIL"
+    ]
+    assert failed["outputs"] == []
+    step_fail = next(
+        e
+        for e in sales_lineage
+        if e["job"]["name"] == "forecast_job.broken_forecast" and e["eventType"] == "FAIL"
+    )
+    assert "forecast model missing" in step_fail["run"]["facets"]["errorMessage"]["message"]
+
+
+def test_a_partitioned_materialization_says_which_partition(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    [report] = _running(sales_lineage, "report_job.reports__regional_report")
+    [output] = report["outputs"]
+    assert (output["namespace"], output["name"]) == ("dagster", "reports/regional_report")
+    assert output["outputFacets"]["subset"]["outputCondition"] == {
+        "type": "partition",
+        "partitions": [{"identifier": "emea", "dimensions": {"partition": "emea"}}],
+    }
