@@ -14,6 +14,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from dagster import (
     DagsterEventType,
@@ -33,7 +34,15 @@ from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Batch, Position
-from ol_dagster.domain.records import RUN_END_KINDS, DagsterRecord, ErrorDetail, RecordKind
+from ol_dagster.domain.records import (
+    NO_RUN_FACTS,
+    RUN_END_KINDS,
+    DagsterRecord,
+    ErrorDetail,
+    RecordKind,
+    RunFacts,
+    RunLink,
+)
 
 logger = logging.getLogger("ol_dagster")
 
@@ -76,6 +85,20 @@ def _error_of(entry: EventLogEntry) -> ErrorDetail | None:
 class _RunFacts:
     location: str | None
     started_at: float | None
+    facts: RunFacts = NO_RUN_FACTS
+
+
+_SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
+
+
+def _nominal_time(tags: Mapping[str, str]) -> float | None:
+    scheduled = tags.get(_SCHEDULED_TIME_TAG)
+    if not scheduled:
+        return None
+    try:
+        return datetime.fromisoformat(scheduled).timestamp()
+    except ValueError:
+        return None
 
 
 class DagsterEventSource:
@@ -189,8 +212,25 @@ class DagsterEventSource:
         if not wanted:
             return {}
         records = self._instance.get_run_records(filters=RunsFilter(run_ids=wanted))
+        ancestors = {
+            link: None
+            for r in records
+            for link in (r.dagster_run.parent_run_id, r.dagster_run.root_run_id)
+            if link
+        }
+        links = self._run_links(list(ancestors)) if ancestors else {}
         return {
-            r.dagster_run.run_id: _RunFacts(location_of(r.dagster_run), _timestamp(r.start_time))
+            r.dagster_run.run_id: _facts_of(r.dagster_run, r.start_time, links) for r in records
+        }
+
+    def _run_links(self, run_ids: list[str]) -> dict[str, RunLink]:
+        records = self._instance.get_run_records(filters=RunsFilter(run_ids=run_ids))
+        return {
+            r.dagster_run.run_id: RunLink(
+                r.dagster_run.run_id,
+                r.dagster_run.job_name,
+                _timestamp(r.start_time) or r.create_timestamp.timestamp(),
+            )
             for r in records
         }
 
@@ -219,6 +259,7 @@ class DagsterEventSource:
                     upstream=upstream,
                     asset_step=step_key is not None
                     and self._catalog.is_asset_step(job_name, step_key),
+                    run=run.facts,
                 )
             )
         return records
@@ -241,6 +282,17 @@ class DagsterEventSource:
             )
             return tuple(catalog.dataset(key) for key in sorted(materialized, key=str)), ()
         return (), ()
+
+
+def _facts_of(run: DagsterRun, start_time: object, links: Mapping[str, RunLink]) -> _RunFacts:
+    tags = {k: v for k, v in run.tags.items() if not k.startswith(".")}  # "." marks internal tags
+    facts = RunFacts(
+        tags=tuple(sorted(tags.items())),
+        nominal_time=_nominal_time(run.tags),
+        parent=links.get(run.parent_run_id) if run.parent_run_id else None,
+        root=links.get(run.root_run_id) if run.root_run_id else None,
+    )
+    return _RunFacts(location_of(run), _timestamp(start_time), facts)
 
 
 def _timestamp(value: object) -> float | None:

@@ -14,8 +14,10 @@ from openlineage.client.facet_v2 import (
     RunFacet,
     error_message_run,
     job_type_job,
+    nominal_time_run,
     parent_run,
     processing_engine_run,
+    tags_run,
 )
 
 from ol_dagster.adapters.dataset_facets import input_dataset, output_dataset
@@ -81,6 +83,18 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
             programmingLanguage="python",
             stackTrace=event.error.stack_trace,
             producer=PRODUCER,
+        )
+    if event.run_tags:
+        run_facets["tags"] = tags_run.TagsRunFacet(
+            tags=[
+                tags_run.TagsRunFacetFields(key=k, value=v, source="DAGSTER")
+                for k, v in event.run_tags
+            ],
+            producer=PRODUCER,
+        )
+    if event.nominal_time is not None:
+        run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
+            nominalStartTime=event.nominal_time.isoformat(), producer=PRODUCER
         )
     if event.event_type is EventType.START:
         run_facets["processing_engine"] = processing_engine_run.ProcessingEngineRunFacet(

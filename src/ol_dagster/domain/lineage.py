@@ -55,3 +55,5 @@ class LineageEvent:
     error: ErrorDetail | None = None
     inputs: tuple[Dataset, ...] = ()
     outputs: tuple[Dataset, ...] = ()
+    run_tags: tuple[tuple[str, str], ...] = ()
+    nominal_time: datetime | None = None

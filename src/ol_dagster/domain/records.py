@@ -36,6 +36,29 @@ class ErrorDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class RunLink:
+    """Another Dagster run this one descends from (a re-execution's parent or root)."""
+
+    run_id: str
+    job_name: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What the run storage says about the run of a record; shared by its records."""
+
+    tags: tuple[tuple[str, str], ...] = ()
+    nominal_time: float | None = None
+    """When a schedule meant the run to happen."""
+    parent: RunLink | None = None
+    root: RunLink | None = None
+
+
+NO_RUN_FACTS = RunFacts()
+
+
+@dataclass(frozen=True, slots=True)
 class DagsterRecord:
     """One event from the Dagster event log, stripped of Dagster's types.
 
@@ -63,3 +86,4 @@ class DagsterRecord:
     """The assets a materialized asset is computed from."""
     asset_step: bool = False
     """The step computes assets (or checks) rather than a plain op."""
+    run: RunFacts = NO_RUN_FACTS

@@ -178,13 +178,33 @@ class Translator:
     def _job_event(
         self, event_type: EventType, record: DagsterRecord, run: OpenRun
     ) -> LineageEvent:
+        facts = record.run
+        starting = event_type is EventType.START
         return LineageEvent(
             event_type=event_type,
             event_time=_utc(record.timestamp),
             run_id=_job_run_id(record, run),
             job=self._job_of(record),
             job_kind=JobKind.JOB,
+            parent=self._re_executed_from(record),
             error=record.error if event_type is EventType.FAIL else None,
+            # the run's own facts once, with its start; backends keep them for the run
+            run_tags=facts.tags if starting else (),
+            nominal_time=_utc(facts.nominal_time) if starting and facts.nominal_time else None,
+        )
+
+    def _re_executed_from(self, record: DagsterRecord) -> ParentRef | None:
+        """A re-execution's parent run, and the root run of the chain it belongs to."""
+        parent, root = record.run.parent, record.run.root
+        if parent is None:
+            return None
+        root = root or parent
+        namespace = record.location or self.default_namespace
+        return ParentRef(
+            job_run_id(parent.run_id, parent.started_at),
+            JobRef(namespace, parent.job_name),
+            job_run_id(root.run_id, root.started_at),
+            JobRef(namespace, root.job_name),
         )
 
     def _step_event(
@@ -198,6 +218,10 @@ class Translator:
         """An event of a started step attempt (`attempt.started_at` is set)."""
         parent_job = self._job_of(record)
         parent_id = _job_run_id(record, run)
+        chain = self._re_executed_from(record)
+        root_id, root_job = (
+            (chain.root_run_id, chain.root_job) if chain else (parent_id, parent_job)
+        )
         started_at = attempt.started_at if attempt.started_at is not None else record.timestamp
         run_id = attempt.run_id or step_run_id(record.run_id, key, attempt.attempt, started_at)
         return LineageEvent(
@@ -206,7 +230,7 @@ class Translator:
             run_id=run_id,
             job=JobRef(parent_job.namespace, f"{parent_job.name}.{key}"),
             job_kind=JobKind.ASSET if record.asset_step else JobKind.OP,
-            parent=ParentRef(parent_id, parent_job, parent_id, parent_job),
+            parent=ParentRef(parent_id, parent_job, root_id, root_job),
             error=record.error if event_type is EventType.FAIL else None,
         )
 
