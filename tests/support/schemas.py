@@ -42,6 +42,16 @@ class OpenLineageSchemas:
             schema, registry=self.registry, format_checker=jsonschema.FormatChecker()
         )
 
+    def validate_event(self, event: dict[str, Any]) -> None:
+        """A RunEvent, or a DatasetEvent (it has a `dataset` and no `run`)."""
+        if "run" in event:
+            self.validate_run_event(event)
+            return
+        self._validator({"$ref": f"{CORE_ID}#/$defs/DatasetEvent"}).validate(event)
+        assert event["schemaURL"] == f"{CORE_ID}#/$defs/DatasetEvent"
+        for key, facet in event["dataset"].get("facets", {}).items():
+            self.validate_facet("dataset", key, facet)
+
     def validate_run_event(self, event: dict[str, Any]) -> None:
         self._validator({"$ref": f"{CORE_ID}#/$defs/RunEvent"}).validate(event)
         assert event["schemaURL"] == f"{CORE_ID}#/$defs/RunEvent"

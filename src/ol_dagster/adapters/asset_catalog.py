@@ -137,6 +137,12 @@ class AssetCatalog:
             partition_dimensions=_dimensions(partition),
         )
 
+    def observed(
+        self, key: AssetKey, metadata: Mapping[str, Any], partition: str | None, version: str | None
+    ) -> Dataset:
+        """The asset as one observation saw it."""
+        return replace(self.materialized(key, metadata, partition), version=version)
+
     def checked(self, key: AssetKey, name: str, passed: bool, severity: str | None) -> Dataset:
         return replace(self.dataset(key), checks=(CheckResult(name, passed, severity),))
 

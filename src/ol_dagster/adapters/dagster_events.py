@@ -25,8 +25,9 @@ from dagster import (
     RunStatusChangeRecordsFilter,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.event_api import EventLogCursor  # the documented way to page a run's records
-from dagster._core.events import StepMaterializationData
+from dagster._core.events import AssetObservationData, StepMaterializationData
 from dagster_shared.error import SerializableErrorInfo
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
@@ -273,6 +274,13 @@ class DagsterEventSource:
             key = materialization.asset_key
             dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
             return (dataset,), catalog.upstream(key)
+        if isinstance(data, AssetObservationData):
+            observation = data.asset_observation
+            version = observation.tags.get(DATA_VERSION_TAG) if observation.tags else None
+            dataset = catalog.observed(
+                observation.asset_key, observation.metadata, observation.partition, version
+            )
+            return (dataset,), ()
         if isinstance(data, AssetCheckEvaluation):
             severity = data.severity.value if data.severity is not None else None
             return (catalog.checked(data.asset_key, data.check_name, data.passed, severity),), ()

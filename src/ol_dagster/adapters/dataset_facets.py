@@ -10,6 +10,7 @@ from openlineage.client.facet_v2 import (
     base_subset_dataset,
     column_lineage_dataset,
     data_quality_assertions_dataset,
+    dataset_version_dataset,
     documentation_dataset,
     output_statistics_output_dataset,
     ownership_dataset,
@@ -112,6 +113,10 @@ def dataset_facets(dataset: Dataset) -> dict[str, DatasetFacet]:
                 for k, v in dataset.tags
             ],
             producer=PRODUCER,
+        )
+    if dataset.version is not None:
+        facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
+            datasetVersion=dataset.version, producer=PRODUCER
         )
     if dataset.alias is not None:
         facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(

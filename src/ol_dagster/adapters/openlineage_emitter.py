@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
-from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+from openlineage.client.event_v2 import DatasetEvent, Job, Run, RunEvent, RunState, StaticDataset
 from openlineage.client.facet_v2 import (
     JobFacet,
     RunFacet,
@@ -20,10 +20,10 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 
-from ol_dagster.adapters.dataset_facets import input_dataset, output_dataset
+from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
-from ol_dagster.domain.lineage import EventType, LineageEvent
+from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
 from ol_dagster.domain.ports import EmitResult
 from ol_dagster.version import PRODUCER, __version__
 
@@ -60,6 +60,19 @@ def redact(text: str) -> str:
         if secret_name and len(value) >= 4:
             text = text.replace(value, "***")
     return text
+
+
+def to_event(event: Emittable, engine_version: str) -> RunEvent | DatasetEvent:
+    if isinstance(event, DatasetObservation):
+        dataset = event.dataset
+        return DatasetEvent(
+            eventTime=event.event_time.isoformat(),
+            dataset=StaticDataset(
+                namespace=dataset.id.namespace, name=dataset.id.name, facets=dataset_facets(dataset)
+            ),
+            producer=PRODUCER,
+        )
+    return to_run_event(event, engine_version)
 
 
 def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
@@ -134,13 +147,13 @@ class OpenLineageEmitter:
         self._client = client
         self._engine_version = engine_version
 
-    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
         transport = self._client.transport
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events)
         for sent, event in enumerate(events):
             try:
-                self._client.emit(to_run_event(event, self._engine_version))
+                self._client.emit(to_event(event, self._engine_version))
             # Any failure of any transport (connection, HTTP status, Kafka, ...) stops the batch
             # here; the use case keeps the cursor before this event and reports the reason.
             except Exception as error:  # noqa: BLE001
@@ -148,12 +161,12 @@ class OpenLineageEmitter:
         return EmitResult(accepted=len(events))
 
     def _emit_batches(
-        self, transport: HttpBatchTransport, events: Sequence[LineageEvent]
+        self, transport: HttpBatchTransport, events: Sequence[Emittable]
     ) -> EmitResult:
         sent = 0
         for start in range(0, len(events), transport.batch_size):
             chunk = events[start : start + transport.batch_size]
-            prepared = [self._prepared(to_run_event(e, self._engine_version)) for e in chunk]
+            prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
             try:
                 transport.emit_batch([event for event in prepared if event is not None])
             except Exception as error:  # noqa: BLE001  (as in `emit`: any failure stops here)
@@ -161,7 +174,7 @@ class OpenLineageEmitter:
             sent += len(chunk)
         return EmitResult(accepted=sent)
 
-    def _prepared(self, run_event: RunEvent) -> Event | None:
+    def _prepared(self, run_event: RunEvent | DatasetEvent) -> Event | None:
         """What `OpenLineageClient.emit` does to an event before its transport sends it."""
         client = self._client
         event: Event = client.add_environment_facets(run_event)

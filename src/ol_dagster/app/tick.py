@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from ol_dagster.domain.errors import UntranslatableRecord
-from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.lineage import Emittable
 from ol_dagster.domain.ports import CursorStore, EmitResult, Emitter, EventSource
 from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
@@ -133,7 +133,7 @@ def _forget_dead_runs(
 
 def _emit_with_retries(
     emitter: Emitter,
-    events: Sequence[LineageEvent],
+    events: Sequence[Emittable],
     budget: TickBudget,
     deadline: float,
     clock: Callable[[], float],

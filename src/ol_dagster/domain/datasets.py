@@ -53,3 +53,5 @@ class Dataset:
     row_count: int | None = None
     size_bytes: int | None = None
     checks: tuple[CheckResult, ...] = field(default=())
+    version: str | None = None
+    """Dagster's data version of the asset, when it has one."""

@@ -57,3 +57,21 @@ class LineageEvent:
     outputs: tuple[Dataset, ...] = ()
     run_tags: tuple[tuple[str, str], ...] = ()
     nominal_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetObservation:
+    """What was observed about a dataset at a moment, outside any lineage run.
+
+    Dagster observes external assets (data it does not produce) to record their state: row
+    counts, data versions. That is metadata of the dataset, not something a job read or wrote,
+    so it becomes an OpenLineage DatasetEvent rather than a run event: a run event would invent
+    an input or output of the observing step.
+    """
+
+    event_time: datetime
+    dataset: Dataset
+
+
+Emittable = LineageEvent | DatasetObservation
+"""Anything the domain asks an emitter to send."""

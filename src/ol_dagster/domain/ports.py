@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
-    from ol_dagster.domain.lineage import LineageEvent
+    from ol_dagster.domain.lineage import Emittable
     from ol_dagster.domain.records import DagsterRecord
     from ol_dagster.domain.run_state import TailState
 
@@ -58,6 +58,6 @@ class EmitResult:
 
 
 class Emitter(Protocol):
-    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
         """Send events in order; stop at the first the backend does not accept."""
         ...

@@ -7,7 +7,15 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ol_dagster.domain.errors import UntranslatableRecord
-from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent, ParentRef
+from ol_dagster.domain.lineage import (
+    DatasetObservation,
+    Emittable,
+    EventType,
+    JobKind,
+    JobRef,
+    LineageEvent,
+    ParentRef,
+)
 from ol_dagster.domain.records import DagsterRecord, RecordKind
 from ol_dagster.domain.run_ids import job_run_id, step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState
@@ -41,8 +49,10 @@ class Translator:
     def __init__(self, default_namespace: str) -> None:
         self.default_namespace = default_namespace
 
-    def translate(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:
+    def translate(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
         """The events `record` produces; `state` moves past it. Raises UntranslatableRecord."""
+        if record.kind == RecordKind.ASSET_OBSERVATION.value:  # may come from no run at all
+            return self._observed(record)
         kind = self._kind_of(record)
         if kind is RecordKind.RUN_START:
             return self._run_started(state, record)
@@ -64,9 +74,9 @@ class Translator:
 
     def translate_all(
         self, state: RunState, records: Iterable[DagsterRecord]
-    ) -> tuple[list[LineageEvent], list[int], list[UntranslatableRecord]]:
+    ) -> tuple[list[Emittable], list[int], list[UntranslatableRecord]]:
         """Events of all `records`, how many each record produced, and the records skipped."""
-        events: list[LineageEvent] = []
+        events: list[Emittable] = []
         counts: list[int] = []
         skipped: list[UntranslatableRecord] = []
         for record in records:
@@ -101,7 +111,7 @@ class Translator:
             state.runs[record.run_id] = run
         return run
 
-    def _run_started(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:
+    def _run_started(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
         if record.run_id in state.runs:
             return []  # already open: a repeated record, or a run joined before its start was read
         run = OpenRun(record.timestamp)
@@ -110,10 +120,10 @@ class Translator:
 
     def _run_ended(
         self, state: RunState, record: DagsterRecord, event_type: EventType
-    ) -> list[LineageEvent]:
+    ) -> list[Emittable]:
         run = self._run_of(state, record)
         del state.runs[record.run_id]
-        events = [
+        events: list[Emittable] = [
             self._step_event(EventType.ABORT, record, run, key, step)
             for key, step in run.steps.items()
             if step.started_at is not None
@@ -121,9 +131,17 @@ class Translator:
         events.append(replace(self._job_event(event_type, record, run), outputs=record.datasets))
         return events
 
+    @staticmethod
+    def _observed(record: DagsterRecord) -> list[Emittable]:
+        if not record.datasets:
+            raise UntranslatableRecord(
+                record.run_id, record.storage_id, "an observation of no asset"
+            )
+        return [DatasetObservation(_utc(record.timestamp), d) for d in record.datasets]
+
     def _asset_event(
         self, state: RunState, record: DagsterRecord, kind: RecordKind
-    ) -> list[LineageEvent]:
+    ) -> list[Emittable]:
         """A RUNNING event of the step (or job run) that materialized or checked assets.
 
         A materialization makes its asset an output and the asset's upstream assets inputs; a
@@ -147,7 +165,7 @@ class Translator:
             event = self._step_event(EventType.RUNNING, record, run, record.step_key, attempt)
         return [replace(event, inputs=inputs, outputs=outputs)]
 
-    def _step_started(self, run: OpenRun, record: DagsterRecord, key: str) -> list[LineageEvent]:
+    def _step_started(self, run: OpenRun, record: DagsterRecord, key: str) -> list[Emittable]:
         step = run.steps.get(key)
         if step is not None and step.started_at is not None:
             return []  # this attempt has begun already (Dagster may report a restart twice)
@@ -163,7 +181,7 @@ class Translator:
         event_type: EventType,
         *,
         retrying: bool,
-    ) -> list[LineageEvent]:
+    ) -> list[Emittable]:
         attempt = run.steps.get(key)
         if attempt is None or attempt.started_at is None:
             # The attempt's start was never read (joined mid-run): name it after this record.
