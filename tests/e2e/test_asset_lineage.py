@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,25 +9,34 @@ from dagster import DagsterInstance
 
 from ol_dagster import openlineage_sensor
 from tests.support import asset_graph
-from tests.support.backend import LineageBackend
+from tests.support.backend import running_backend
 from tests.support.dagster_env import SensorDriver, dagster_instance
 from tests.support.schemas import OpenLineageSchemas
 
 
-@pytest.fixture
-def sales_lineage(tmp_path: Path, lineage_env: LineageBackend) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def sales_lineage(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The graph's runs executed once, and what the sensor sent of them (read-only in tests)."""
     sensor = openlineage_sensor(record_filter_limit=100)
     defs = asset_graph.definitions(sensor)
-    with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
-        _execute(defs, instance)
-        SensorDriver(sensor, defs, instance).tick_until_caught_up()
-    return lineage_env.received
+    home = tmp_path_factory.mktemp("asset_lineage") / "home"
+    with running_backend() as backend, pytest.MonkeyPatch.context() as env:
+        for name in ("OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED", "OPENLINEAGE_NAMESPACE"):
+            env.delenv(name, raising=False)
+        env.setenv("OPENLINEAGE_URL", backend.url)
+        with dagster_instance("sqlite_sharded", home) as instance:
+            _execute(defs, instance)
+            SensorDriver(sensor, defs, instance).tick_until_caught_up()
+        return list(backend.received)
 
 
 def _execute(defs: Any, instance: DagsterInstance) -> None:
     for name in ("sales_job", "forecast_job"):
         defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
     defs.resolve_job_def("report_job").execute_in_process(instance=instance, partition_key="emea")
+    defs.resolve_job_def("snapshot_job").execute_in_process(
+        instance=instance, partition_key="2026-11-24"
+    )
 
 
 def _running(events: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:
@@ -150,3 +158,35 @@ def test_a_partitioned_materialization_says_which_partition(
         "type": "partition",
         "partitions": [{"identifier": "emea", "dimensions": {"partition": "emea"}}],
     }
+
+
+def _start(events: list[dict[str, Any]], job: str) -> dict[str, Any]:
+    [start] = [e for e in events if e["job"]["name"] == job and e["eventType"] == "START"]
+    return start
+
+
+def test_jobs_and_asset_steps_carry_their_documentation_owners_and_source(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    job = _start(sales_lineage, "sales_job")["job"]["facets"]
+    assert (
+        job["documentation"]["description"] == "Loads the shop's orders and derives daily figures."
+    )
+    step = _start(sales_lineage, "sales_job.raw_orders")["job"]["facets"]
+    assert step["documentation"]["description"] == "Orders as exported by the shop."
+    assert step["ownership"]["owners"] == [
+        {"name": "data-platform", "type": "TEAM"},
+        {"name": "ada@example.com", "type": "USER"},
+    ]
+    source = step["sourceCodeLocation"]
+    assert source["type"] == "file"
+    assert source["path"] == asset_graph.__file__
+    assert source["url"] == f"file://{asset_graph.__file__}#L30"
+
+
+def test_a_time_partitioned_run_has_the_partition_as_nominal_time(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    nominal = _start(sales_lineage, "snapshot_job")["run"]["facets"]["nominalTime"]
+    assert nominal["nominalStartTime"] == "2026-11-24T00:00:00+00:00"
+    assert nominal["nominalEndTime"] == "2026-11-25T00:00:00+00:00"

@@ -4,7 +4,10 @@ from dagster import (
     AssetCheckResult,
     AssetKey,
     AssetOut,
+    CodeReferencesMetadataValue,
+    DailyPartitionsDefinition,
     Definitions,
+    LocalFileCodeReference,
     MaterializeResult,
     StaticPartitionsDefinition,
     TableColumn,
@@ -21,7 +24,12 @@ REGIONS = StaticPartitionsDefinition(["emea", "apac"])
 
 
 @asset(
-    metadata={"dagster/uri": "s3://sales-lake/raw/orders.parquet"},
+    metadata={
+        "dagster/uri": "s3://sales-lake/raw/orders.parquet",
+        "dagster/code_references": CodeReferencesMetadataValue(
+            code_references=[LocalFileCodeReference(file_path=__file__, line_number=30)]
+        ),
+    },
     owners=["team:data-platform", "ada@example.com"],
     description="Orders as exported by the shop.",
     tags={"domain": "sales"},
@@ -68,15 +76,23 @@ def broken_forecast() -> None:
     raise ValueError("forecast model missing")
 
 
+@asset(partitions_def=DailyPartitionsDefinition(start_date="2026-11-01"), deps=[orders])
+def daily_snapshot() -> None:
+    return None
+
+
 sales_job = define_asset_job(
-    "sales_job", selection=["raw_orders", "orders", "daily_revenue", "daily_count"]
+    "sales_job",
+    selection=["raw_orders", "orders", "daily_revenue", "daily_count"],
+    description="Loads the shop's orders and derives daily figures.",
 )
+snapshot_job = define_asset_job("snapshot_job", selection=["daily_snapshot"])
 report_job = define_asset_job("report_job", selection=[AssetKey(["reports", "regional_report"])])
 forecast_job = define_asset_job("forecast_job", selection=["broken_forecast"])
 
-ASSETS = [raw_orders, orders, daily_stats, regional_report, broken_forecast]
+ASSETS = [raw_orders, orders, daily_stats, regional_report, broken_forecast, daily_snapshot]
 CHECKS = [orders_amounts_positive]
-JOBS = [sales_job, report_job, forecast_job]
+JOBS = [sales_job, report_job, forecast_job, snapshot_job]
 
 
 def definitions(*extra_sensors: object) -> Definitions:

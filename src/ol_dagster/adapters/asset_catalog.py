@@ -24,10 +24,18 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from dagster import AssetKey, MultiPartitionKey, RepositoryDefinition
+from dagster import (
+    AssetKey,
+    LocalFileCodeReference,
+    MultiPartitionKey,
+    RepositoryDefinition,
+    TimeWindowPartitionsDefinition,
+    UrlCodeReference,
+)
 from dagster._core.definitions.dependency import NodeHandle
 
 from ol_dagster.domain.datasets import CheckResult, Column, ColumnSource, Dataset, DatasetId
+from ol_dagster.domain.records import JobDocs
 
 logger = logging.getLogger("ol_dagster")
 
@@ -95,13 +103,56 @@ class AssetCatalog:
             )
         return found
 
-    def _find_asset_step(self, job_name: str, step_key: str) -> bool:
+    def job_docs(self, job_name: str) -> JobDocs | None:
         repository = self._repository
         if repository is None or not repository.has_job(job_name):
-            return False
+            return None
+        job = repository.get_job(job_name)
+        return _docs(job.description, tuple(getattr(job, "owners", None) or ()), None)
+
+    def step_docs(self, job_name: str, step_key: str) -> JobDocs | None:
+        """An asset step's docs: its assets' descriptions, owners and code references."""
+        assets = self._assets_of_step(job_name, step_key)
+        if assets is None:
+            return None
+        nodes = [self._node(key) for key in sorted(assets.keys, key=str)]
+        nodes = [node for node in nodes if node is not None]
+        descriptions = [node.description for node in nodes if node.description]
+        owners = tuple(dict.fromkeys(owner for node in nodes for owner in node.owners))
+        references = [
+            ref
+            for node in nodes
+            for ref in getattr(
+                _value(node.metadata.get("dagster/code_references")), "code_references", ()
+            )
+        ]
+        return _docs(
+            "\n\n".join(descriptions) or None, owners, references[0] if references else None
+        )
+
+    def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
+        """Start and end of a time partition of the job's, as POSIX seconds."""
+        repository = self._repository
+        if repository is None or not repository.has_job(job_name):
+            return None
+        partitions = repository.get_job(job_name).partitions_def
+        if not isinstance(partitions, TimeWindowPartitionsDefinition):
+            return None
+        try:
+            window = partitions.time_window_for_partition_key(partition_key)
+        except Exception:  # noqa: BLE001  (a key of another definition: no window, no facet)
+            return None
+        return window.start.timestamp(), window.end.timestamp()
+
+    def _assets_of_step(self, job_name: str, step_key: str) -> Any:
+        repository = self._repository
+        if repository is None or not repository.has_job(job_name):
+            return None
         handle = NodeHandle.from_string(step_key.split("[", 1)[0])
-        asset_layer = repository.get_job(job_name).asset_layer
-        return asset_layer.get_assets_def_for_node(handle) is not None
+        return repository.get_job(job_name).asset_layer.get_assets_def_for_node(handle)
+
+    def _find_asset_step(self, job_name: str, step_key: str) -> bool:
+        return self._assets_of_step(job_name, step_key) is not None
 
     def _physical_id(self, metadata: Mapping[str, Any], kinds: set[str]) -> DatasetId | None:
         uri = _text(metadata.get("dagster/uri"))
@@ -145,6 +196,24 @@ class AssetCatalog:
 
     def checked(self, key: AssetKey, name: str, passed: bool, severity: str | None) -> Dataset:
         return replace(self.dataset(key), checks=(CheckResult(name, passed, severity),))
+
+
+def _docs(description: str | None, owners: tuple[str, ...], reference: Any) -> JobDocs | None:
+    url = path = None
+    if isinstance(reference, LocalFileCodeReference):
+        path = reference.file_path
+        line = f"#L{reference.line_number}" if reference.line_number else ""
+        url = f"file://{reference.file_path}{line}"
+    elif isinstance(reference, UrlCodeReference):
+        url = reference.url
+    if not (description or owners or url):
+        return None
+    return JobDocs(description, owners, url, path)
+
+
+def _code_references(metadata: Mapping[str, Any]) -> list[Any]:
+    value = _value(metadata.get("dagster/code_references"))
+    return list(getattr(value, "code_references", None) or ())
 
 
 def _value(entry: Any) -> Any:

@@ -40,6 +40,7 @@ from ol_dagster.domain.records import (
     RUN_END_KINDS,
     DagsterRecord,
     ErrorDetail,
+    JobDocs,
     RecordKind,
     RunFacts,
     RunLink,
@@ -90,6 +91,7 @@ class _RunFacts:
 
 
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
+_PARTITION_TAG = "dagster/partition"
 
 
 def _nominal_time(tags: Mapping[str, str]) -> float | None:
@@ -221,7 +223,8 @@ class DagsterEventSource:
         }
         links = self._run_links(list(ancestors)) if ancestors else {}
         return {
-            r.dagster_run.run_id: _facts_of(r.dagster_run, r.start_time, links) for r in records
+            r.dagster_run.run_id: _facts_of(r.dagster_run, r.start_time, links, self._catalog)
+            for r in records
         }
 
     def _run_links(self, run_ids: list[str]) -> dict[str, RunLink]:
@@ -261,9 +264,20 @@ class DagsterEventSource:
                     asset_step=step_key is not None
                     and self._catalog.is_asset_step(job_name, step_key),
                     run=run.facts,
+                    docs=self._docs_of(job_name, step_key, event_type),
                 )
             )
         return records
+
+    def _docs_of(
+        self, job_name: str, step_key: str | None, event_type: DagsterEventType | None
+    ) -> JobDocs | None:
+        """Docs of the job the record's START event names: only START records need them."""
+        if event_type is DagsterEventType.RUN_START:
+            return self._catalog.job_docs(job_name)
+        if step_key and event_type is DagsterEventType.STEP_START:
+            return self._catalog.step_docs(job_name, step_key)
+        return None
 
     def _datasets_of(self, entry: EventLogEntry) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
         """The assets an event is about, and for a materialization the assets upstream of it."""
@@ -292,11 +306,16 @@ class DagsterEventSource:
         return (), ()
 
 
-def _facts_of(run: DagsterRun, start_time: object, links: Mapping[str, RunLink]) -> _RunFacts:
+def _facts_of(
+    run: DagsterRun, start_time: object, links: Mapping[str, RunLink], catalog: AssetCatalog
+) -> _RunFacts:
     tags = {k: v for k, v in run.tags.items() if not k.startswith(".")}  # "." marks internal tags
+    partition = run.tags.get(_PARTITION_TAG)
+    window = catalog.partition_window(run.job_name, partition) if partition else None
     facts = RunFacts(
         tags=tuple(sorted(tags.items())),
-        nominal_time=_nominal_time(run.tags),
+        nominal_time=_nominal_time(run.tags) or (window[0] if window else None),
+        nominal_end=window[1] if window else None,
         parent=links.get(run.parent_run_id) if run.parent_run_id else None,
         root=links.get(run.root_run_id) if run.root_run_id else None,
     )

@@ -104,7 +104,8 @@ def dataset_facets(dataset: Dataset) -> dict[str, DatasetFacet]:
         )
     if dataset.owners:
         facets["ownership"] = ownership_dataset.OwnershipDatasetFacet(
-            owners=[_owner(owner) for owner in dataset.owners], producer=PRODUCER
+            owners=[ownership_dataset.Owner(name=n, type=t) for n, t in map(owner, dataset.owners)],
+            producer=PRODUCER,
         )
     if dataset.tags:
         facets["tags"] = tags_dataset.TagsDatasetFacet(
@@ -130,8 +131,8 @@ def dataset_facets(dataset: Dataset) -> dict[str, DatasetFacet]:
     return facets
 
 
-def _owner(owner: str) -> ownership_dataset.Owner:
-    """Dagster owners are `team:name` or an email address."""
-    if owner.startswith("team:"):
-        return ownership_dataset.Owner(name=owner.removeprefix("team:"), type="TEAM")
-    return ownership_dataset.Owner(name=owner, type="USER")
+def owner(dagster_owner: str) -> tuple[str, str]:
+    """Name and type of a Dagster owner, which is `team:name` or an email address."""
+    if dagster_owner.startswith("team:"):
+        return dagster_owner.removeprefix("team:"), "TEAM"
+    return dagster_owner, "USER"

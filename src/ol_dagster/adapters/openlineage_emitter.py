@@ -12,19 +12,23 @@ from openlineage.client.event_v2 import DatasetEvent, Job, Run, RunEvent, RunSta
 from openlineage.client.facet_v2 import (
     JobFacet,
     RunFacet,
+    documentation_job,
     error_message_run,
     job_type_job,
     nominal_time_run,
+    ownership_job,
     parent_run,
     processing_engine_run,
+    source_code_location_job,
     tags_run,
 )
 
-from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset
+from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
 from ol_dagster.domain.ports import EmitResult
+from ol_dagster.domain.records import JobDocs
 from ol_dagster.version import PRODUCER, __version__
 
 logger = logging.getLogger("ol_dagster")
@@ -106,8 +110,9 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
             producer=PRODUCER,
         )
     if event.nominal_time is not None:
+        end = event.nominal_end.isoformat() if event.nominal_end is not None else None
         run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
-            nominalStartTime=event.nominal_time.isoformat(), producer=PRODUCER
+            nominalStartTime=event.nominal_time.isoformat(), nominalEndTime=end, producer=PRODUCER
         )
     if event.event_type is EventType.START:
         run_facets["processing_engine"] = processing_engine_run.ProcessingEngineRunFacet(
@@ -124,6 +129,8 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
             producer=PRODUCER,
         )
     }
+    if event.job_docs is not None:
+        job_facets.update(_job_doc_facets(event.job_docs))
     return RunEvent(
         eventType=_RUN_STATES[event.event_type],
         eventTime=event.event_time.isoformat(),
@@ -133,6 +140,29 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
         inputs=[input_dataset(d) for d in event.inputs],
         outputs=[output_dataset(d) for d in event.outputs],
     )
+
+
+def _job_doc_facets(docs: JobDocs) -> dict[str, JobFacet]:
+    facets: dict[str, JobFacet] = {}
+    if docs.description:
+        facets["documentation"] = documentation_job.DocumentationJobFacet(
+            description=docs.description, producer=PRODUCER
+        )
+    if docs.owners:
+        facets["ownership"] = ownership_job.OwnershipJobFacet(
+            owners=[
+                ownership_job.Owner(name=name, type=kind) for name, kind in map(owner, docs.owners)
+            ],
+            producer=PRODUCER,
+        )
+    if docs.source_url:
+        facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
+            type="file" if docs.source_path else "url",
+            url=docs.source_url,
+            path=docs.source_path,
+            producer=PRODUCER,
+        )
+    return facets
 
 
 class OpenLineageEmitter:

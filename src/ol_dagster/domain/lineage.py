@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 
 from ol_dagster.domain.datasets import Dataset
-from ol_dagster.domain.records import ErrorDetail
+from ol_dagster.domain.records import ErrorDetail, JobDocs
 
 
 class EventType(str, Enum):
@@ -57,6 +57,8 @@ class LineageEvent:
     outputs: tuple[Dataset, ...] = ()
     run_tags: tuple[tuple[str, str], ...] = ()
     nominal_time: datetime | None = None
+    nominal_end: datetime | None = None
+    job_docs: JobDocs | None = None
 
 
 @dataclass(frozen=True, slots=True)

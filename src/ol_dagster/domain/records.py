@@ -37,6 +37,16 @@ class ErrorDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class JobDocs:
+    """What the code location says of a job or step: its documentation, owners and source."""
+
+    description: str | None = None
+    owners: tuple[str, ...] = ()
+    source_url: str | None = None
+    source_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunLink:
     """Another Dagster run this one descends from (a re-execution's parent or root)."""
 
@@ -51,7 +61,8 @@ class RunFacts:
 
     tags: tuple[tuple[str, str], ...] = ()
     nominal_time: float | None = None
-    """When a schedule meant the run to happen."""
+    """When a schedule meant the run to happen, or where its time partition starts."""
+    nominal_end: float | None = None
     parent: RunLink | None = None
     root: RunLink | None = None
 
@@ -88,3 +99,6 @@ class DagsterRecord:
     asset_step: bool = False
     """The step computes assets (or checks) rather than a plain op."""
     run: RunFacts = NO_RUN_FACTS
+    docs: JobDocs | None = None
+    """Of the lineage job the record's own event belongs to: the Dagster job for run records,
+    the step for step records."""

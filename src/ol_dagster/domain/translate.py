@@ -209,6 +209,8 @@ class Translator:
             # the run's own facts once, with its start; backends keep them for the run
             run_tags=facts.tags if starting else (),
             nominal_time=_utc(facts.nominal_time) if starting and facts.nominal_time else None,
+            nominal_end=_utc(facts.nominal_end) if starting and facts.nominal_end else None,
+            job_docs=record.docs if starting else None,
         )
 
     def _re_executed_from(self, record: DagsterRecord) -> ParentRef | None:
@@ -250,6 +252,7 @@ class Translator:
             job_kind=JobKind.ASSET if record.asset_step else JobKind.OP,
             parent=ParentRef(parent_id, parent_job, root_id, root_job),
             error=record.error if event_type is EventType.FAIL else None,
+            job_docs=record.docs if event_type is EventType.START else None,
         )
 
 
