@@ -26,7 +26,7 @@ def _state() -> TailState:
         {
             "load": OpenStep(2, 1_700_000_003.5),
             "x": OpenStep(1, None),
-            "y": OpenStep(1, 2.0, "id-y"),
+            "y": OpenStep(1, 2.0, "id-y", asset=True),
         },
     )
     runs = {

@@ -164,3 +164,19 @@ def test_translate_all_skips_bad_records_and_goes_on() -> None:
     assert [e.event_type for e in events] == [EventType.START, EventType.COMPLETE]
     assert counts == [1, 0, 1]
     assert [s.storage_id for s in skipped] == [7]
+
+
+def test_an_asset_step_aborted_with_its_run_is_still_an_asset_step() -> None:
+    run = RunWriter("assets")
+    run.write("RUN_START")
+    start = run.write("STEP_START", "orders")
+    records = [r for r in run.records if r is not start]
+    records.insert(1, replace(start, asset_step=True))
+    records.append(run.write("RUN_CANCELED"))
+    events = _translate(records)
+    assert [
+        (e.event_type.value, e.job_kind.value) for e in events if e.job.name == "assets.orders"
+    ] == [
+        ("START", "ASSET"),
+        ("ABORT", "ASSET"),
+    ]

@@ -31,6 +31,7 @@ class _StepModel(_Model):
     n: int = Field(ge=1, description="attempt number")
     t: float | None = Field(description="start of the open attempt; null between attempts")
     id: str | None = Field(default=None, description="run id, when it cannot be derived")
+    a: bool = Field(default=False, description="the step computes assets")
 
 
 class _RunModel(_Model):
@@ -71,7 +72,7 @@ def encode(state: TailState) -> str:
         run_id: _RunModel(
             t=run.started_at,
             s={
-                k: _StepModel(n=s.attempt, t=s.started_at, id=s.run_id)
+                k: _StepModel(n=s.attempt, t=s.started_at, id=s.run_id, a=s.asset)
                 for k, s in run.steps.items()
             },
             id=run.run_id,
@@ -96,7 +97,7 @@ def decode(text: str, now: float) -> TailState:
         where = ".".join(str(part) for part in first["loc"]) or "the cursor"
         raise _not_ours(f"{where}: {first['msg']}") from None
     runs = {
-        run_id: OpenRun(run.t, {k: OpenStep(s.n, s.t, s.id) for k, s in run.s.items()}, run.id)
+        run_id: OpenRun(run.t, {k: OpenStep(s.n, s.t, s.id, s.a) for k, s in run.s.items()}, run.id)
         for run_id, run in model.runs.items()
     }
     return TailState(model.pos, RunState(runs), model.lt)

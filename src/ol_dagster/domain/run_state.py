@@ -19,6 +19,8 @@ class OpenStep:
     """Start of the open attempt; None while the step waits for its retry."""
     run_id: str | None = None
     """The attempt's OpenLineage run id when it cannot be derived (taken over from another tool)."""
+    asset: bool = False
+    """The step computes assets: its events say so even when its run's end closes it."""
 
 
 @dataclass(slots=True)
@@ -30,7 +32,7 @@ class OpenRun:
 
     def copy(self) -> OpenRun:
         steps = {
-            key: OpenStep(step.attempt, step.started_at, step.run_id)
+            key: OpenStep(step.attempt, step.started_at, step.run_id, step.asset)
             for key, step in self.steps.items()
         }
         return OpenRun(self.started_at, steps, self.run_id)

@@ -169,7 +169,8 @@ class Translator:
         step = run.steps.get(key)
         if step is not None and step.started_at is not None:
             return []  # this attempt has begun already (Dagster may report a restart twice)
-        attempt = OpenStep(1 if step is None else step.attempt + 1, record.timestamp)
+        number = 1 if step is None else step.attempt + 1
+        attempt = OpenStep(number, record.timestamp, asset=record.asset_step)
         run.steps[key] = attempt
         return [self._step_event(EventType.START, record, run, key, attempt)]
 
@@ -188,7 +189,7 @@ class Translator:
             number = 1 if attempt is None else attempt.attempt + 1
             attempt = OpenStep(number, record.timestamp)
         if retrying:
-            run.steps[key] = OpenStep(attempt.attempt, None)
+            run.steps[key] = OpenStep(attempt.attempt, None, asset=attempt.asset)
         else:
             run.steps.pop(key, None)
         return [self._step_event(event_type, record, run, key, attempt)]
@@ -249,7 +250,7 @@ class Translator:
             event_time=_utc(record.timestamp),
             run_id=run_id,
             job=JobRef(parent_job.namespace, f"{parent_job.name}.{key}"),
-            job_kind=JobKind.ASSET if record.asset_step else JobKind.OP,
+            job_kind=JobKind.ASSET if record.asset_step or attempt.asset else JobKind.OP,
             parent=ParentRef(parent_id, parent_job, root_id, root_job),
             error=record.error if event_type is EventType.FAIL else None,
             job_docs=record.docs if event_type is EventType.START else None,

@@ -1,0 +1,73 @@
+"""Dataset names from Dagster asset metadata, as the OpenLineage naming conventions say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dagster import AssetKey, AssetSpec, Definitions
+
+from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.domain.datasets import DatasetId
+
+
+def _catalog(
+    metadata: dict[str, Any], kinds: set[str] | None = None, **settings: Any
+) -> AssetCatalog:
+    spec = AssetSpec(key=AssetKey(["sales", "orders"]), metadata=metadata, kinds=kinds)
+    repository = Definitions(assets=[spec]).get_repository_def()
+    return AssetCatalog(repository, **settings)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://lake/raw/orders.parquet", DatasetId("s3://lake", "raw/orders.parquet")),
+        ("gs://lake/raw/orders", DatasetId("gs://lake", "raw/orders")),
+        (
+            "abfss://c@acct.dfs.core.windows.net/x/y",
+            DatasetId("abfss://c@acct.dfs.core.windows.net", "x/y"),
+        ),
+        ("file:///data/orders.csv", DatasetId("file", "/data/orders.csv")),
+        ("/data/orders.csv", DatasetId("file", "/data/orders.csv")),
+        (
+            "hdfs://namenode:8020/warehouse/orders",
+            DatasetId("hdfs://namenode:8020", "warehouse/orders"),
+        ),
+    ],
+)
+def test_a_uri_names_the_dataset_where_it_lives(uri: str, expected: DatasetId) -> None:
+    dataset = _catalog({"dagster/uri": uri}).dataset(AssetKey(["sales", "orders"]))
+    assert dataset.id == expected
+    assert dataset.alias == DatasetId("dagster", "sales/orders")  # the symlink to its asset key
+
+
+def test_a_bigquery_table_needs_no_configuration() -> None:
+    catalog = _catalog({"dagster/table_name": "proj.sales.orders"}, kinds={"bigquery"})
+    assert catalog.dataset(AssetKey(["sales", "orders"])).id == DatasetId(
+        "bigquery", "proj.sales.orders"
+    )
+
+
+def test_a_table_of_a_configured_storage_kind_takes_its_namespace() -> None:
+    catalog = _catalog(
+        {"dagster/table_name": "shop.public.orders"},
+        kinds={"postgres"},
+        storage_namespaces={"postgres": "postgres://db.internal:5432"},
+    )
+    dataset = catalog.dataset(AssetKey(["sales", "orders"]))
+    assert dataset.id == DatasetId("postgres://db.internal:5432", "shop.public.orders")
+
+
+def test_a_table_of_an_unconfigured_storage_keeps_its_asset_name() -> None:
+    # Dagster does not record the host a postgres:// namespace needs: no guessing.
+    catalog = _catalog({"dagster/table_name": "shop.public.orders"}, kinds={"postgres"})
+    dataset = catalog.dataset(AssetKey(["sales", "orders"]))
+    assert dataset.id == DatasetId("dagster", "sales/orders")
+    assert dataset.alias is None
+
+
+def test_an_asset_outside_the_code_location_is_named_after_its_key() -> None:
+    catalog = AssetCatalog(None, asset_namespace="dagster://prod")
+    assert catalog.dataset(AssetKey(["a", "b"])).id == DatasetId("dagster://prod", "a/b")
+    assert catalog.upstream(AssetKey(["a", "b"])) == ()
