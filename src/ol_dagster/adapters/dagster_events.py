@@ -26,7 +26,10 @@ from dagster import (
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
-from dagster._core.event_api import EventLogCursor  # the documented way to page a run's records
+from dagster._core.event_api import (  # the documented way to page a run's records
+    EventLogCursor,
+    RunStatusChangeEventType,
+)
 from dagster._core.events import AssetObservationData, StepMaterializationData
 from dagster_shared.error import SerializableErrorInfo
 
@@ -90,6 +93,11 @@ class _RunFacts:
     facts: RunFacts = NO_RUN_FACTS
 
 
+_DISCOVERY_TYPES: tuple[RunStatusChangeEventType, ...] = (
+    DagsterEventType.RUN_START,
+    DagsterEventType.RUN_FAILURE,
+    DagsterEventType.RUN_CANCELED,
+)
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
 _PARTITION_TAG = "dagster/partition"
 
@@ -107,9 +115,17 @@ def _nominal_time(tags: Mapping[str, str]) -> float | None:
 class DagsterEventSource:
     """Reads the records ol-dagster translates from a DagsterInstance's event log."""
 
-    def __init__(self, instance: DagsterInstance, catalog: AssetCatalog | None = None) -> None:
+    def __init__(
+        self,
+        instance: DagsterInstance,
+        catalog: AssetCatalog | None = None,
+        until_storage_id: int | None = None,
+    ) -> None:
+        """`until_storage_id` bounds what is read (a replay of history): records after it, or on
+        run-sharded storage runs that started after it in the run-status index, are left out."""
         self._instance = instance
         self._catalog = catalog if catalog is not None else AssetCatalog(None)
+        self._until = until_storage_id
         self._storage = instance.event_log_storage
         self.strategy = PER_RUN if self._storage.is_run_sharded else GLOBAL
         logger.info(
@@ -147,7 +163,21 @@ class DagsterEventSource:
             entries = self._storage.get_logs_for_all_runs_by_log_id(
                 after_cursor=after, dagster_event_type=set(EVENT_TYPES), limit=limit
             )
-        return _GlobalBatch(self._to_records(entries.items()), after)
+        until = self._until
+        kept = [(i, e) for i, e in entries.items() if until is None or i <= until]
+        return _GlobalBatch(self._to_records(kept), after)
+
+    def latest_storage_id(self) -> int:
+        """The newest storage id of the log (of its run-status index on run-sharded storage)."""
+        if self.strategy == GLOBAL:
+            return self._storage.get_maximum_record_id() or 0
+        newest = [
+            self._instance.fetch_run_status_changes(
+                RunStatusChangeRecordsFilter(event_type), limit=1, ascending=False
+            ).records
+            for event_type in _DISCOVERY_TYPES
+        ]
+        return max((records[0].storage_id for records in newest if records), default=0)
 
     # -- run-sharded: the run-status index, then each open run's shard ------------------------
     def _read_per_run(self, index: int, runs: dict[str, int], limit: int) -> _PerRunBatch:
@@ -175,16 +205,14 @@ class DagsterEventSource:
                 limit=limit,
                 ascending=True,
             )
-            for event_type in (
-                DagsterEventType.RUN_START,
-                DagsterEventType.RUN_FAILURE,
-                DagsterEventType.RUN_CANCELED,
-            )
+            for event_type in _DISCOVERY_TYPES
         ]
         # A type with more to read bounds how far the index is known for every type.
         cutoff = min(
             (p.records[-1].storage_id for p in pages if p.has_more and p.records), default=None
         )
+        if self._until is not None:
+            cutoff = self._until if cutoff is None else min(cutoff, self._until)
         seen = sorted(
             (r for p in pages for r in p.records if cutoff is None or r.storage_id <= cutoff),
             key=lambda r: r.storage_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from typing import TextIO
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
@@ -22,6 +23,7 @@ from openlineage.client.facet_v2 import (
     source_code_location_job,
     tags_run,
 )
+from openlineage.client.serde import Serde
 
 from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
 from ol_dagster.adapters.http_batch import HttpBatchTransport
@@ -219,3 +221,17 @@ class OpenLineageEmitter:
         reason = redact(f"{type(error).__name__}: {error}")
         logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
         return EmitResult(accepted=sent, failure=reason)
+
+
+class PrintingEmitter:
+    """Writes each event as one JSON line instead of sending it: for dry runs."""
+
+    def __init__(self, stream: TextIO, engine_version: str) -> None:
+        self._stream = stream
+        self._engine_version = engine_version
+
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+        for event in events:
+            self._stream.write(Serde.to_json(to_event(event, self._engine_version)) + "\n")
+        self._stream.flush()
+        return EmitResult(accepted=len(events))

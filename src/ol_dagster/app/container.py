@@ -8,7 +8,11 @@ from dependency_injector import containers, providers
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import JsonCursorStore
-from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter, build_client
+from ol_dagster.adapters.openlineage_emitter import (
+    OpenLineageEmitter,
+    PrintingEmitter,
+    build_client,
+)
 from ol_dagster.app.settings import load_settings
 from ol_dagster.domain.translate import Translator
 
@@ -29,6 +33,8 @@ class Container(containers.DeclarativeContainer):
     emitter = providers.Singleton(
         OpenLineageEmitter, client=openlineage_client, engine_version=dagster.__version__
     )
+    # Dry runs: each event as a JSON line on a stream, nothing sent (`stream=` at the call).
+    printing_emitter = providers.Factory(PrintingEmitter, engine_version=dagster.__version__)
     translator = providers.Factory(
         Translator, default_namespace=settings.provided.openlineage_namespace
     )

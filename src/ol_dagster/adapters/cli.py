@@ -1,0 +1,287 @@
+"""`ol-dagster`: the command-line entry adapter, on the same container as the sensor.
+
+Every command reads the Dagster instance of `DAGSTER_HOME`, as Dagster's own commands do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from dagster import DagsterInstance
+
+from ol_dagster.adapters.dagster_events import GLOBAL, DagsterEventSource
+from ol_dagster.adapters.json_cursor import decode
+from ol_dagster.app.container import Container
+from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.errors import OlDagsterError
+from ol_dagster.domain.ports import Emitter
+from ol_dagster.version import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ol-dagster")
+def cli() -> None:
+    """OpenLineage lineage for Dagster: replay history, try a configuration, check a setup."""
+
+
+@contextmanager
+def _instance() -> Iterator[DagsterInstance]:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise click.ClickException(
+            "DAGSTER_HOME is not set: point it at the folder of your Dagster instance's "
+            "dagster.yaml, as for `dagster dev` and `dagster-daemon`."
+        )
+    if not Path(home).is_dir():
+        raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+class _StateSlot:
+    """Where a command keeps its tick state: a file (resumable) or memory (dry runs)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._text: str | None = None
+
+    def read(self) -> str | None:
+        if self.path is None:
+            return self._text
+        return self.path.read_text() if self.path.is_file() else None
+
+    def write(self, text: str) -> None:
+        self._text = text
+        if self.path is not None:
+            partial = self.path.with_suffix(self.path.suffix + ".partial")
+            partial.write_text(text)
+            partial.replace(self.path)  # atomic: an interruption leaves the previous state whole
+
+
+def _run(
+    source: DagsterEventSource,
+    slot: _StateSlot,
+    emitter: Emitter,
+    container: Container,
+    page_size: int,
+    after_storage_id: int,
+) -> TickReport:
+    """One pass of the tick's use case, its state kept in `slot`."""
+    return run_tick(
+        source=source,
+        cursor=container.cursor_store(read=slot.read, write=slot.write),
+        emitter=emitter,
+        translator=container.translator(),
+        budget=TickBudget(page_size=page_size, seconds=2.0),
+        after_storage_id=after_storage_id,
+    )
+
+
+@cli.command()
+@click.option(
+    "--from-storage-id",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Replay what follows this storage id.",
+)
+@click.option(
+    "--to-storage-id",
+    type=click.IntRange(min=1),
+    help="Stop at this storage id (default: the end of the log).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the events as JSON lines; send nothing.")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Progress, to resume after an interruption "
+    "(default: .ol-dagster-replay-FROM-TO.json here).",
+)
+@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True)
+def replay(
+    from_storage_id: int,
+    to_storage_id: int | None,
+    dry_run: bool,
+    state_file: Path | None,
+    page_size: int,
+) -> None:
+    """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
+    container = Container()
+    with _instance() as instance:
+        source = container.event_source(instance=instance, until_storage_id=to_storage_id)
+        end = to_storage_id or source.latest_storage_id()
+        if end <= from_storage_id:
+            raise click.ClickException(
+                f"nothing to replay: --from-storage-id {from_storage_id} is not before "
+                f"{'--to-storage-id' if to_storage_id else 'the end of the log'} ({end})."
+            )
+        emitter = container.printing_emitter(stream=sys.stdout) if dry_run else container.emitter()
+        if not dry_run and state_file is None:
+            state_file = Path(f".ol-dagster-replay-{from_storage_id}-{end}.json")
+        slot = _StateSlot(state_file)
+        sent = read = 0
+        progress = click.progressbar(
+            length=end - from_storage_id, label="replaying", file=sys.stderr, show_pos=True
+        )
+        with progress:
+            while True:
+                report = _run(source, slot, emitter, container, page_size, from_storage_id)
+                sent, read = sent + report.events_emitted, read + report.records_read
+                progress.update(_done_until(slot, from_storage_id) - progress.pos)
+                if report.failure:
+                    raise click.ClickException(
+                        f"the OpenLineage backend did not accept events: {report.failure}. "
+                        f"{sent} events were sent; run the same command again to resume."
+                    )
+                if report.caught_up:
+                    break
+    click.echo(f"replayed {read} records as {sent} events", err=True)
+    if state_file is not None:
+        click.echo(f"progress kept in {state_file}", err=True)
+
+
+def _done_until(slot: _StateSlot, start: int) -> int:
+    """How far a replay has gone, in storage ids (of the run-status index on sharded storage)."""
+    text = slot.read()
+    if not text:
+        return start
+    position = decode(text, now=time.time()).position
+    if isinstance(position, dict) and position.get("strategy") == GLOBAL:
+        after = position.get("after")
+        return after if isinstance(after, int) else start
+    if isinstance(position, dict) and isinstance(position.get("index"), int):
+        index = position["index"]
+        return index if isinstance(index, int) else start
+    return start
+
+
+@cli.command()
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    required=True,
+    help="Required: tail only prints; sending is the sensor's job.",
+)
+@click.option(
+    "--after-storage-id",
+    type=click.IntRange(min=0),
+    help="Start after this storage id (default: the end of the log, new records only).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds between reads.",
+)
+@click.option("--max-ticks", type=click.IntRange(min=1), help="Stop after this many reads.")
+def tail(
+    dry_run: bool, after_storage_id: int | None, interval: float, max_ticks: int | None
+) -> None:
+    """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
+    container = Container()
+    with _instance() as instance:
+        source = container.event_source(instance=instance)
+        start = source.latest_storage_id() if after_storage_id is None else after_storage_id
+        emitter = container.printing_emitter(stream=sys.stdout)
+        slot = _StateSlot(None)
+        ticks = 0
+        while max_ticks is None or ticks < max_ticks:
+            if ticks:
+                time.sleep(interval)
+            _run(source, slot, emitter, container, 500, start)
+            ticks += 1
+
+
+@cli.command()
+@click.option("--sensor-name", default="openlineage_sensor", show_default=True)
+def doctor(sensor_name: str) -> None:
+    """Check the instance, the OpenLineage transport, the backend and the sensor's cursor."""
+    problems = 0
+    container = Container()
+    with _instance() as instance:
+        source = container.event_source(instance=instance)
+        storage = type(instance.event_log_storage).__name__
+        sharded = instance.event_log_storage.is_run_sharded
+        _say(
+            "instance",
+            f"{os.environ['DAGSTER_HOME']}: {storage}, "
+            f"{'run-sharded (read run by run)' if sharded else 'one global storage id'}",
+        )
+        problems += _check_transport(container)
+        problems += _check_cursor(instance, sensor_name, source)
+    if problems:
+        raise click.ClickException(f"{problems} problem(s) found")
+    click.echo("all good")
+
+
+def _say(topic: str, text: str, ok: bool = True) -> None:
+    click.echo(f"{'ok' if ok else 'PROBLEM':>7}  {topic:<10} {text}")
+
+
+def _check_transport(container: Container) -> int:
+    try:
+        transport = container.openlineage_client().transport
+    except OlDagsterError as error:
+        _say("transport", str(error), ok=False)
+        return 1
+    kind = getattr(transport, "kind", None) or type(transport).__name__
+    url = getattr(transport, "url", None)
+    if not isinstance(url, str):
+        _say("transport", f"{kind} (the backend is not checked for this transport)")
+        return 0
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    _say("transport", f"{kind} to {shown} (credentials, if any, not shown)")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=5):
+            pass
+    except OSError as error:
+        _say(
+            "backend",
+            f"{parts.hostname}:{port} does not answer: {error.strerror or error}",
+            ok=False,
+        )
+        return 1
+    _say("backend", f"{parts.hostname}:{port} accepts connections")
+    return 0
+
+
+def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEventSource) -> int:
+    states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
+    cursor = next((getattr(s.instigator_data, "cursor", None) for s in states), None)
+    if not cursor:
+        _say("cursor", f"sensor {sensor_name!r} has no cursor yet (it has not ticked)")
+        return 0
+    try:
+        state = decode(cursor, now=time.time())
+    except OlDagsterError as error:
+        _say("cursor", str(error), ok=False)
+        return 1
+    behind = _records_behind(state.position, source)
+    age = (
+        f", newest record read {time.time() - state.log_time:,.0f} s ago" if state.log_time else ""
+    )
+    _say(
+        "cursor",
+        f"{len(state.runs.runs)} runs open, {len(cursor):,} bytes, "
+        f"{behind} storage ids behind the log{age}",
+    )
+    return 0
+
+
+def _records_behind(position: object, source: DagsterEventSource) -> str:
+    latest = source.latest_storage_id()
+    if isinstance(position, dict):
+        done = position.get("after", position.get("index"))
+        if isinstance(done, int):
+            return f"{max(latest - done, 0):,}"
+    return "?"
