@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dagster import DagsterInstance, Definitions
@@ -62,14 +63,19 @@ def test_every_run_and_step_reaches_the_backend_in_order(
     sensor = openlineage_sensor(record_filter_limit=5)
     defs = Definitions(jobs=[etl, audited, publishing], sensors=[sensor])
     driver = SensorDriver(sensor, defs, instance)
-    driver.tick()  # the first tick of an idle instance: nothing to send
+    idle = driver.tick() or ""  # the first tick of an idle instance: nothing to send
     assert lineage_env.received == []
+    assert idle.startswith("nothing new in the event log since the last tick, 0 runs open")
+    assert re.search(r"; lag 0 storage ids, [0-9.]+ s$", idle), idle
 
     _execute_examples(instance)
     driver.tick_until_caught_up()
 
     events = lineage_env.received
     assert _shape(events) == ETL + AUDITED_FAILING + PUBLISHING
+    busy = driver.skip_messages[1] or ""
+    assert busy.startswith("read 22 records in 5 pages, emitted 22 events, skipped 0 records")
+    assert re.search(r"lag [0-9,]+ storage ids, newest record read [0-9,]+ s ago, [0-9.]+ s$", busy)
     for event in events:
         schemas.validate_run_event(event)
         assert event["job"]["namespace"] == "default"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from dagster import (
     DefaultSensorStatus,
     SensorDefinition,
@@ -10,6 +12,7 @@ from dagster import (
     sensor,
 )
 
+from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import BackendError, ConfigurationError
@@ -52,8 +55,16 @@ def openlineage_sensor(
         default_status=default_status,
     )
     def _openlineage_sensor(context: SensorEvaluationContext) -> SkipReason:
-        report = tick(context, wiring, record_filter_limit, after_storage_id, tick_budget_seconds)
-        summary = report.summary()
+        started = time.monotonic()
+        source = wiring.event_source(
+            instance=context.instance,
+            # the code location's definitions: where assets live, owners, upstream assets, ...
+            catalog=wiring.asset_catalog(repository=context.repository_def),
+        )
+        report = tick(
+            context, wiring, source, record_filter_limit, after_storage_id, tick_budget_seconds
+        )
+        summary = f"{report.summary()}; {_lag(source, report)}, {time.monotonic() - started:.1f} s"
         context.log.info(f"ol-dagster: {summary}")
         if report.failure is not None and not report.progressed:
             # Nothing moved: fail the tick so that Dagster shows it red, cursor unchanged.
@@ -63,9 +74,19 @@ def openlineage_sensor(
     return _openlineage_sensor
 
 
+def _lag(source: DagsterEventSource, report: TickReport) -> str:
+    """How far the sensor trails the event log after this tick."""
+    behind = source.storage_ids_behind(report.position)
+    ids = f"{behind:,} storage ids" if behind is not None else "? storage ids"
+    if not report.log_time:
+        return f"lag {ids}"
+    return f"lag {ids}, newest record read {max(time.time() - report.log_time, 0):,.0f} s ago"
+
+
 def tick(
     context: SensorEvaluationContext,
     wiring: Container,
+    source: DagsterEventSource,
     page_size: int,
     after_storage_id: int,
     budget_seconds: float | None,
@@ -77,11 +98,7 @@ def tick(
         open_run_max_age=settings.ol_dagster_open_run_max_age_hours * 3600,
     )
     return run_tick(
-        source=wiring.event_source(
-            instance=context.instance,
-            # the code location's definitions: where assets live, owners, upstream assets, ...
-            catalog=wiring.asset_catalog(repository=context.repository_def),
-        ),
+        source=source,
         cursor=wiring.cursor_store(read=lambda: context.cursor, write=context.update_cursor),
         emitter=wiring.emitter(),
         translator=wiring.translator(),

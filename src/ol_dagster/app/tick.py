@@ -14,7 +14,7 @@ from itertools import accumulate
 
 from ol_dagster.domain.errors import UntranslatableRecord
 from ol_dagster.domain.lineage import Emittable
-from ol_dagster.domain.ports import CursorStore, EmitResult, Emitter, EventSource
+from ol_dagster.domain.ports import CursorStore, EmitResult, Emitter, EventSource, Position
 from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
 
@@ -48,16 +48,25 @@ class TickReport:
     retries: int = 0
     open_runs: int = 0
     expired_runs: list[str] = field(default_factory=list)
+    position: Position = None
+    """Where the tick left the cursor."""
+    log_time: float = 0.0
+    """Timestamp of the newest record done with."""
 
     @property
     def progressed(self) -> bool:
         return self.records_read > 0
 
     def summary(self) -> str:
-        text = (
-            f"read {self.records_read} records in {self.pages} pages, "
-            f"emitted {self.events_emitted} events, skipped {len(self.skipped)} records, "
-            f"{self.open_runs} runs open, " + ("caught up" if self.caught_up else "more to read")
+        if self.records_read == 0 and self.failure is None and self.caught_up:
+            text = "nothing new in the event log since the last tick"
+        else:
+            text = (
+                f"read {self.records_read} records in {self.pages} pages, "
+                f"emitted {self.events_emitted} events, skipped {len(self.skipped)} records"
+            )
+        text += f", {self.open_runs} runs open, " + (
+            "caught up" if self.caught_up else "more to read"
         )
         if self.expired_runs:
             text += f", gave up {len(self.expired_runs)} runs that never ended"
@@ -112,6 +121,8 @@ def run_tick(
     for error in report.skipped:
         logger.warning("ol-dagster skipped %s", error)
     report.open_runs = len(state.runs.runs)
+    report.position = state.position
+    report.log_time = state.log_time
     return report
 
 
