@@ -1,7 +1,8 @@
-"""`make bench`: throughput figures of ol-dagster, printed, never asserted.
+"""`make bench`: throughput, lag and memory figures of ol-dagster, printed, never asserted.
 
 Medians of several repetitions, all measured in one run so that ratios compare like with like on
-a shared, noisy machine.
+a shared, noisy machine. Real Dagster instances on each storage, a real HTTP backend in its own
+process on 127.0.0.1; everything temporary is removed on exit, error or not.
 """
 
 from __future__ import annotations
@@ -9,94 +10,132 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
+import signal
 import sys
 import time
-import uuid
-from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
 
-from ol_dagster.adapters.dagster_events import GLOBAL, PER_RUN
-from ol_dagster.adapters.json_cursor import encode
-from ol_dagster.domain.ports import Position
-from ol_dagster.domain.records import DagsterRecord
-from ol_dagster.domain.run_state import RunState, TailState
-from ol_dagster.domain.translate import Translator
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script: the checkout's `bench` and `tests.support` packages are imported from here.
+sys.path.insert(0, str(ROOT))
 
+from bench import backend_process, backlog, lag, throughput, translation  # noqa: E402
 
-def synthetic_records(runs: int, steps: int) -> list[DagsterRecord]:
-    """The records a run of a `steps`-op job writes that ol-dagster translates."""
-    records: list[DagsterRecord] = []
-    clock, storage_id = 1_700_000_000.0, 0
-
-    def add(kind: str, run_id: str, step: str | None = None) -> None:
-        nonlocal clock, storage_id
-        clock += 0.01
-        storage_id += 1
-        records.append(DagsterRecord(kind, run_id, "bench_job", clock, storage_id, step, "bench"))
-
-    for _ in range(runs):
-        run_id = str(uuid.uuid4())
-        add("RUN_START", run_id)
-        for index in range(steps):
-            add("STEP_START", run_id, f"op_{index}")
-            add("STEP_SUCCESS", run_id, f"op_{index}")
-        add("RUN_SUCCESS", run_id)
-    return records
+QUICK_RUNS = 10
+SLOW_REPEAT = 3
+"""Repetitions of the catch-ups through the stock HTTP transport: the slowest figures."""
+EMISSION_RUNS = 100
 
 
-def median_rate(count: int, action: Callable[[], object], repeat: int) -> float:
-    """Median of `count / seconds` over `repeat` runs of `action`."""
-    rates = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        rates.append(count / (time.perf_counter() - start))
-    return statistics.median(rates)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions (medians)")
+    parser.add_argument("--runs", type=int, default=200, help="10-op job runs in each backlog")
+    parser.add_argument(
+        "--storages",
+        default=",".join(backlog.STORAGE_NAMES),
+        help="comma list of %(default)s",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small backlog, no lag section")
+    parser.add_argument("--lag-interval", type=float, default=30.0, help="seconds between ticks")
+    parser.add_argument("--lag-ticks", type=int, default=3)
+    parser.add_argument("--lag-storage", help="default: consolidated SQLite if measured")
+    args = parser.parse_args(argv)
+    args.storages = [s.strip() for s in args.storages.split(",") if s.strip()]
+    unknown = set(args.storages) - set(backlog.STORAGE_NAMES)
+    if unknown or not args.storages:
+        parser.error(f"--storages: unknown {sorted(unknown)}; choose from {backlog.STORAGE_NAMES}")
+    if args.quick:
+        args.runs, args.repeat = min(args.runs, QUICK_RUNS), min(args.repeat, 2)
+    if args.lag_storage is None:
+        consolidated = "sqlite_consolidated"
+        args.lag_storage = consolidated if consolidated in args.storages else args.storages[0]
+    elif args.lag_storage not in args.storages:
+        parser.error("--lag-storage must be one of --storages")
+    return args
 
 
-def bench_translation(repeat: int) -> float:
-    records = synthetic_records(runs=2_000, steps=10)
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line for line in info if line.startswith("model name")).split(":")[1]
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"machine: {cpu.strip()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"dagster {version('dagster')}, openlineage-python {version('openlineage-python')}"
+    )
 
-    def translate() -> None:
-        Translator("default").translate_all(RunState(), records)
 
-    return median_rate(len(records), translate, repeat)
-
-
-def cursor_sizes(open_runs: int) -> dict[str, int]:
-    """Bytes of the cursor with `open_runs` runs open, each with one step running."""
-    translator, runs = Translator("default"), RunState()
-    records = synthetic_records(runs=open_runs, steps=1)
-    started = [r for r in records if r.kind in ("RUN_START", "STEP_START")]
-    translator.translate_all(runs, started)
-    last = started[-1]
-    per_run: Position = {
-        "strategy": PER_RUN,
-        "index": last.storage_id,
-        "runs": {r.run_id: r.storage_id for r in started},
-    }
-    global_position: Position = {"strategy": GLOBAL, "after": last.storage_id}
-    return {
-        "global storage id": len(encode(TailState(global_position, runs, last.timestamp))),
-        "per run (sharded SQLite)": len(encode(TailState(per_run, runs, last.timestamp))),
-    }
+def domain_figures(repeat: int) -> None:
+    rate = translation.bench_translation(repeat)
+    print(f"domain translation: {rate:,.0f} records/s (2,000 runs of a 10-op job)")
+    for strategy, size in translation.cursor_sizes(1_000).items():
+        print(f"cursor with 1,000 open runs, {strategy}: {size:,} bytes ({size / 1000:.0f} a run)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args(argv)
-    cpu = platform.processor() or platform.machine()
-    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"repetitions: {args.repeat} (medians)")
-    rate = bench_translation(args.repeat)
-    print(f"domain translation: {rate:,.0f} records/s (2,000 runs of a 10-op job)")
-    for strategy, size in cursor_sizes(1_000).items():
+    args = parse_args(argv)
+    began = time.monotonic()
+    print(machine())
+    slow = min(args.repeat, SLOW_REPEAT)
+    print(
+        f"repetitions: {args.repeat} (medians); {slow} for the catch-ups through the stock HTTP "
+        f"transport (the slowest); page size {throughput.PAGE} unless said"
+    )
+    domain_figures(args.repeat)
+    storages = backlog.usable_storages(args.storages)
+    with backlog.instances(storages) as backlogs, backend_process.BackendProcess() as backend:
+        asset_runs = max(1, args.runs // 10)
+        built = time.monotonic()
+        backlog.build(backlogs, args.runs, asset_runs, timeout=1200)
         print(
-            f"cursor with 1,000 open runs, {strategy}: {size:,} bytes ({size / 1000:.0f} per run)"
+            f"\n== backlogs: {args.runs} runs of a 10-op job and {asset_runs} asset runs "
+            f"(5 chained assets each) per storage, executed in process by child processes, "
+            f"{backlog.BUILDERS_AT_ONCE} storages at a time ({time.monotonic() - built:.0f} s)"
         )
+        for built_log in backlogs:
+            print(
+                f"  {built_log.name}: {built_log.runs} runs in {built_log.build_seconds:.1f} s "
+                f"({built_log.build_seconds / max(built_log.runs, 1):.2f} s a run), "
+                f"{built_log.all_records:,} event-log records of all types"
+            )
+        print(f"backend: LineageBackend in its own process at {backend.url}")
+        for built_log in backlogs:
+            throughput.storage_figures(built_log, backend, args.repeat, slow)
+        throughput.emission_figures(backend, EMISSION_RUNS, args.repeat)
+        chosen = [b for b in backlogs if b.storage == args.lag_storage]
+        if args.quick:
+            print("\n(--quick: no steady-state lag section)")
+        elif chosen:
+            _lag(chosen[0], backend.url, args)
+        else:
+            print(f"\nnote: {args.lag_storage} unavailable: no steady-state lag section")
+    print(f"\nwall time: {time.monotonic() - began:.0f} s")
     return 0
 
 
+def _lag(chosen: backlog.Backlog, url: str, args: argparse.Namespace) -> None:
+    print(
+        f"\n== steady-state lag on {chosen.name}: a child process executes 10-op job runs back to "
+        f"back; a tick every {args.lag_interval:.0f} s with the sensor's defaults "
+        f"(page {lag.SENSOR_PAGE}, {lag.SENSOR_BUDGET_SECONDS:.0f} s budget, stock HTTP)"
+    )
+    lag.steady_state_lag(chosen, url, args.lag_interval, args.lag_ticks)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM ends the benchmark like Ctrl-C: through the `finally` blocks that clean up.
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: temporary homes, databases and child processes removed")
+        raise SystemExit(130) from None

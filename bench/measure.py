@@ -1,0 +1,56 @@
+"""Timing helpers: medians of repetitions, so that one slow repetition on a shared machine does
+not move a figure."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Median items per second over `repeat` repetitions that each handled `count` items."""
+
+    per_second: float
+    count: int
+    repeat: int
+
+    def ratio(self, other: Rate) -> float:
+        return self.per_second / other.per_second if other.per_second else float("nan")
+
+
+def median_rate(
+    action: Callable[[], int], repeat: int, check: Callable[[int], None] | None = None
+) -> Rate:
+    """Runs `action` (which returns how many items it handled) `repeat` times; `check`, given
+    that count, runs untimed after each repetition."""
+    rates, counts = [], set()
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count = action()
+        elapsed = time.perf_counter() - start
+        if check is not None:
+            check(count)
+        counts.add(count)
+        rates.append(count / elapsed if elapsed > 0 else float("inf"))
+    if len(counts) != 1:
+        # Every repetition must do the same work, or their median means nothing.
+        raise RuntimeError(f"repetitions handled different numbers of items: {sorted(counts)}")
+    return Rate(statistics.median(rates), counts.pop(), repeat)
+
+
+def python_peak_bytes(action: Callable[[], object]) -> int:
+    """Peak of Python's own allocations while `action` runs (tracemalloc: slow, so untimed)."""
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def fmt_rate(rate: Rate, unit: str = "records/s") -> str:
+    return f"{rate.per_second:>9,.0f} {unit}"

@@ -1,0 +1,175 @@
+"""The throughput sections: per storage, reading versus catching up; then emission alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from openlineage.client import OpenLineageClient
+
+from bench.backend_process import BackendProcess
+from bench.backlog import Backlog
+from bench.catchup import (
+    CatchUp,
+    DiscardEmitter,
+    StringCursor,
+    batch_client_factory,
+    catch_up,
+    emit_all,
+    emit_in_threads,
+    emitter_of,
+    stock_client,
+)
+from bench.measure import Rate, median_rate, python_peak_bytes
+from bench.reading import raw_read, source_read
+from bench.translation import lineage_events
+from ol_dagster.domain.ports import Emitter
+
+PAGE = 500
+"""The page size of the headline figures."""
+SENSOR_PAGE = 30
+"""The sensor's default `record_filter_limit`."""
+EMIT_THREADS = 4
+BATCH_NOTE = "ol_dagster.adapters.http_batch.HttpBatchTransport not found: batched figures skipped"
+
+
+def _line(label: str, rate: Rate, unit: str, versus: Rate | None = None, base: str = "") -> None:
+    ratio = f"  {rate.ratio(versus):5.2f} x {base}" if versus is not None else ""
+    reps = f"  (median of {rate.repeat})" if rate.repeat > 1 else "  (1 run)"
+    print(f"  {label:<58} {rate.per_second:>7,.0f} {unit}{ratio}{reps}")
+
+
+class _Checked:
+    """Catch-ups whose every repetition must send exactly the events a discarding one counted."""
+
+    def __init__(self, backlog: Backlog, backend: BackendProcess, expected: CatchUp) -> None:
+        self.backlog, self.backend, self.expected = backlog, backend, expected
+
+    def rate(self, emitter: Callable[[], Emitter], page: int, repeat: int) -> Rate:
+        def action() -> int:
+            return catch_up(self.backlog.instance, emitter(), page).records
+
+        def check(records: int) -> None:
+            received = self.backend.received()
+            self.backend.reset()
+            if (received, records) != (self.expected.events, self.expected.records):
+                raise RuntimeError(
+                    f"{self.backlog.name}: the backend received {received:,} events for "
+                    f"{records:,} records; expected {self.expected.events:,} for "
+                    f"{self.expected.records:,}"
+                )
+
+        self.backend.reset()
+        return median_rate(action, repeat, check)
+
+
+def storage_figures(
+    backlog: Backlog, backend: BackendProcess, repeat: int, slow_repeat: int
+) -> None:
+    instance = backlog.instance
+    expected = catch_up(instance, DiscardEmitter(), PAGE)  # warms caches, counts the events
+    print(
+        f"\n== {backlog.name}: {expected.records:,} records to catch up, "
+        f"{expected.events:,} events, pages of {PAGE}"
+    )
+    raw = median_rate(lambda: raw_read(instance, PAGE), repeat)
+    if raw.count != expected.records:
+        print(f"  note: raw read found {raw.count:,} records, the catch-up {expected.records:,}")
+    _line("raw read (Dagster API, EVENT_TYPES filter)", raw, "records/s")
+    _line(
+        "DagsterEventSource.read alone",
+        median_rate(lambda: source_read(instance, PAGE), repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
+    _line(
+        "catch-up (run_tick), discarding emitter",
+        median_rate(lambda: catch_up(instance, DiscardEmitter(), PAGE).records, repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
+    checked = _Checked(backlog, backend, expected)
+
+    def stock() -> Emitter:
+        return emitter_of(stock_client(backend.url))
+
+    _line(
+        "catch-up, stock HttpTransport",
+        checked.rate(stock, PAGE, slow_repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
+    _line(
+        f"catch-up, stock HttpTransport, page {SENSOR_PAGE} (sensor default)",
+        checked.rate(stock, SENSOR_PAGE, slow_repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
+    batch_client = batch_client_factory()
+    if batch_client is None:
+        print(f"  {BATCH_NOTE}")
+    else:
+        _line(
+            "catch-up, HttpBatchTransport (100 events a request)",
+            checked.rate(lambda: emitter_of(batch_client(backend.url)), PAGE, repeat),
+            "records/s",
+            raw,
+            "raw",
+        )
+    _memory(backlog)
+
+
+def _memory(backlog: Backlog) -> None:
+    cursor = StringCursor()
+    peak = python_peak_bytes(lambda: catch_up(backlog.instance, DiscardEmitter(), PAGE, cursor))
+    size = len(cursor.text or "")
+    print(
+        f"  peak Python memory of one catch-up (tracemalloc, discarding emitter, untimed): "
+        f"{peak / 2**20:.1f} MiB; cursor once caught up: {size:,} bytes"
+    )
+
+
+def emission_figures(backend: BackendProcess, runs: int, repeat: int) -> None:
+    events = lineage_events(runs, steps=10)
+    print(
+        f"\n== emission alone: {len(events):,} prebuilt events of {runs} runs of a 10-op job, "
+        f"to the backend process"
+    )
+
+    def check(sent: int) -> None:
+        received = backend.received()
+        backend.reset()
+        if received != sent or sent != len(events):
+            raise RuntimeError(f"emitted {len(events):,} events, the backend has {received:,}")
+
+    def rate(action: Callable[[], int]) -> Rate:
+        backend.reset()
+        return median_rate(action, repeat, check)
+
+    one = emitter_of(stock_client(backend.url))
+    single = rate(lambda: emit_all(one, events))
+    _line("one by one, stock client", single, "events/s")
+    clients: list[OpenLineageClient] = [stock_client(backend.url) for _ in range(EMIT_THREADS)]
+    threaded = rate(lambda: emit_in_threads(events, clients))
+    _line(
+        f"{EMIT_THREADS} threads, a client each, runs split among them",
+        threaded,
+        "events/s",
+        single,
+        "one by one",
+    )
+    batch_client = batch_client_factory()
+    if batch_client is None:
+        print(f"  {BATCH_NOTE}")
+        return
+    batched = emitter_of(batch_client(backend.url))
+    _line(
+        "batched, HttpBatchTransport (100 a request)",
+        rate(lambda: emit_all(batched, events)),
+        "events/s",
+        single,
+        "one by one",
+    )

@@ -1,0 +1,70 @@
+"""Figures of the pure domain: translation rate over synthetic records, and cursor sizes."""
+
+from __future__ import annotations
+
+import uuid
+
+from bench.measure import median_rate
+from ol_dagster.adapters.dagster_events import GLOBAL, PER_RUN
+from ol_dagster.adapters.json_cursor import encode
+from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.ports import Position
+from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.run_state import RunState, TailState
+from ol_dagster.domain.translate import Translator
+
+
+def synthetic_records(runs: int, steps: int) -> list[DagsterRecord]:
+    """The records a run of a `steps`-op job writes that ol-dagster translates."""
+    records: list[DagsterRecord] = []
+    clock, storage_id = 1_700_000_000.0, 0
+
+    def add(kind: str, run_id: str, step: str | None = None) -> None:
+        nonlocal clock, storage_id
+        clock += 0.01
+        storage_id += 1
+        records.append(DagsterRecord(kind, run_id, "bench_job", clock, storage_id, step, "bench"))
+
+    for _ in range(runs):
+        run_id = str(uuid.uuid4())
+        add("RUN_START", run_id)
+        for index in range(steps):
+            add("STEP_START", run_id, f"op_{index}")
+            add("STEP_SUCCESS", run_id, f"op_{index}")
+        add("RUN_SUCCESS", run_id)
+    return records
+
+
+def bench_translation(repeat: int) -> float:
+    records = synthetic_records(runs=2_000, steps=10)
+
+    def translate() -> int:
+        Translator("default").translate_all(RunState(), records)
+        return len(records)
+
+    return median_rate(translate, repeat).per_second
+
+
+def lineage_events(runs: int, steps: int) -> list[LineageEvent]:
+    """The events of `runs` runs of a `steps`-op job, as the catch-up would emit them."""
+    events, _, _ = Translator("default").translate_all(RunState(), synthetic_records(runs, steps))
+    return events
+
+
+def cursor_sizes(open_runs: int) -> dict[str, int]:
+    """Bytes of the cursor with `open_runs` runs open, each with one step running."""
+    translator, runs = Translator("default"), RunState()
+    records = synthetic_records(runs=open_runs, steps=1)
+    started = [r for r in records if r.kind in ("RUN_START", "STEP_START")]
+    translator.translate_all(runs, started)
+    last = started[-1]
+    per_run: Position = {
+        "strategy": PER_RUN,
+        "index": last.storage_id,
+        "runs": {r.run_id: r.storage_id for r in started},
+    }
+    global_position: Position = {"strategy": GLOBAL, "after": last.storage_id}
+    return {
+        "global storage id": len(encode(TailState(global_position, runs, last.timestamp))),
+        "per run (sharded SQLite)": len(encode(TailState(per_run, runs, last.timestamp))),
+    }
