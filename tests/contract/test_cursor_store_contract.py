@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ol_dagster.adapters.json_cursor import JsonCursorStore
+from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.ports import CursorStore
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 from tests.fakes import FakeCursorStore

@@ -53,7 +53,6 @@ logger = logging.getLogger("ol_dagster")
 
 EVENT_TYPES = frozenset(DagsterEventType[kind.value] for kind in RecordKind)
 _RUN_END_NAMES = frozenset(kind.value for kind in RUN_END_KINDS)
-_RUN_END_TYPES = frozenset(DagsterEventType[kind.value] for kind in RUN_END_KINDS)
 # Dagster names the repository of a code location built from `Definitions` like this; the name the
 # user chose is then the code location's.
 _PLACEHOLDER_REPOSITORY = "__repository__"
@@ -334,11 +333,6 @@ class DagsterEventSource:
         if isinstance(data, AssetCheckEvaluation):
             severity = data.severity.value if data.severity is not None else None
             return (catalog.checked(data.asset_key, data.check_name, data.passed, severity),), ()
-        if entry.dagster_event_type in _RUN_END_TYPES:
-            materialized = self._instance.get_asset_partitions_for_run(
-                entry.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
-            )
-            return tuple(catalog.dataset(key) for key in sorted(materialized, key=str)), ()
         return (), ()
 
 

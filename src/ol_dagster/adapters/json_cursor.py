@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Position
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
@@ -38,6 +39,9 @@ class _RunModel(_Model):
     t: float = Field(description="when the Dagster run started")
     s: dict[str, _StepModel] = Field(default_factory=dict, description="open steps by step key")
     id: str | None = Field(default=None, description="run id, when it cannot be derived")
+    o: list[tuple[str, str]] = Field(
+        default_factory=list, description="datasets materialized so far, as (namespace, name)"
+    )
 
 
 class CursorModel(_Model):
@@ -76,6 +80,7 @@ def encode(state: TailState) -> str:
                 for k, s in run.steps.items()
             },
             id=run.run_id,
+            o=[(output.namespace, output.name) for output in run.outputs],
         )
         for run_id, run in state.runs.runs.items()
     }
@@ -97,7 +102,12 @@ def decode(text: str, now: float) -> TailState:
         where = ".".join(str(part) for part in first["loc"]) or "the cursor"
         raise _not_ours(f"{where}: {first['msg']}") from None
     runs = {
-        run_id: OpenRun(run.t, {k: OpenStep(s.n, s.t, s.id, s.a) for k, s in run.s.items()}, run.id)
+        run_id: OpenRun(
+            run.t,
+            {k: OpenStep(s.n, s.t, s.id, s.a) for k, s in run.s.items()},
+            run.id,
+            [DatasetId(namespace, name) for namespace, name in run.o],
+        )
         for run_id, run in model.runs.items()
     }
     return TailState(model.pos, RunState(runs), model.lt)

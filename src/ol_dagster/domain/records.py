@@ -92,8 +92,7 @@ class DagsterRecord:
     """When the run started, from the run storage: used for runs joined after their start."""
     error: ErrorDetail | None = None
     datasets: tuple[Dataset, ...] = ()
-    """The assets the event is about: the one materialized or checked; at a run's end, all the
-    assets the run materialized."""
+    """The assets the event is about: the one materialized, observed or checked."""
     upstream: tuple[Dataset, ...] = ()
     """The assets a materialized asset is computed from."""
     asset_step: bool = False

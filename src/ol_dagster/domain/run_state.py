@@ -1,7 +1,8 @@
 """What the sensor remembers between ticks: open job runs and their steps, and where it is.
 
 Only what cannot be derived from the records is kept: job names and namespaces come with every
-record, and run ids are derived from start times. Explicit run ids appear only for runs that were
+record, and run ids are derived from start times; what an open run has materialized is kept
+rather than asked of Dagster at its end. Explicit run ids appear only for runs that were
 in flight when a cursor of openlineage-dagster was taken over (its ids were random).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.ports import Position
 
 
@@ -29,13 +31,15 @@ class OpenRun:
     steps: dict[str, OpenStep] = field(default_factory=dict)
     run_id: str | None = None
     """The job run's OpenLineage run id when it cannot be derived."""
+    outputs: list[DatasetId] = field(default_factory=list)
+    """The datasets the run has materialized so far: the outputs of its terminal event."""
 
     def copy(self) -> OpenRun:
         steps = {
             key: OpenStep(step.attempt, step.started_at, step.run_id, step.asset)
             for key, step in self.steps.items()
         }
-        return OpenRun(self.started_at, steps, self.run_id)
+        return OpenRun(self.started_at, steps, self.run_id, list(self.outputs))
 
 
 @dataclass(slots=True)

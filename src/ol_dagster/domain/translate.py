@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import UntranslatableRecord
 from ol_dagster.domain.lineage import (
     DatasetObservation,
@@ -128,7 +129,8 @@ class Translator:
             for key, step in run.steps.items()
             if step.started_at is not None
         ]
-        events.append(replace(self._job_event(event_type, record, run), outputs=record.datasets))
+        outputs = tuple(Dataset(id=output, asset_key=()) for output in run.outputs)
+        events.append(replace(self._job_event(event_type, record, run), outputs=outputs))
         return events
 
     @staticmethod
@@ -151,11 +153,12 @@ class Translator:
             raise UntranslatableRecord(
                 record.run_id, record.storage_id, f"{kind.value} names no asset"
             )
+        run = self._run_of(state, record)
         if kind is RecordKind.ASSET_MATERIALIZATION:
             inputs, outputs = record.upstream, record.datasets
+            run.outputs.extend(d.id for d in outputs if d.id not in run.outputs)
         else:
             inputs, outputs = record.datasets, ()
-        run = self._run_of(state, record)
         if not record.step_key:
             event = self._job_event(EventType.RUNNING, record, run)
         else:
