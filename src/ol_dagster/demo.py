@@ -27,6 +27,7 @@ from dagster import (
     op,
 )
 
+from ol_dagster.adapters.openlineage_emitter import configured_by
 from ol_dagster.adapters.sensor import openlineage_sensor
 
 MAX_TICKS = 100
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
-    user_config = user_openlineage_config()
+    user_config = configured_by()
     with dagster_home(keep_home) as home, DagsterInstance.from_config(str(home)) as instance:
         where = "kept" if keep_home else "removed at exit"
         print(f"Dagster instance: default SQLite storage in {home} ({where})")
@@ -177,20 +178,6 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
         print(f"The events went to your OpenLineage transport, not to {events_file}.")
     if keep_home:
         print(f"DAGSTER_HOME kept: {home}")
-
-
-def user_openlineage_config() -> str | None:
-    """What configures the OpenLineage client already, if anything, in the user's words."""
-    for name in ("OPENLINEAGE_DISABLED", "OPENLINEAGE_URL", "OPENLINEAGE_CONFIG"):
-        if os.environ.get(name):
-            return name
-    transport_vars = sorted(key for key in os.environ if key.startswith("OPENLINEAGE__TRANSPORT"))
-    if transport_vars:
-        return ", ".join(transport_vars)
-    for folder in (Path.cwd(), Path("~/.openlineage").expanduser()):
-        if (folder / "openlineage.yml").is_file():
-            return str(folder / "openlineage.yml")
-    return None
 
 
 @contextmanager

@@ -32,7 +32,11 @@ def _state() -> TailState:
     )
     runs = {
         "r1": run,
-        "r2": OpenRun(1_700_000_009.0, run_id="0190f1d2-0000-7000-8000-000000000001"),
+        "r2": OpenRun(
+            1_700_000_009.0,
+            run_id="0190f1d2-0000-7000-8000-000000000001",
+            outputs=[DatasetId("s3://lake", "raw/orders"), DatasetId("dagster", "a/b")],
+        ),
     }
     position = {"strategy": "per_run", "index": 7, "runs": {"r1": 3}}
     return TailState(position, RunState(runs), log_time=1_700_000_010.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,3 +106,12 @@ def test_runs_launched_on_a_real_daemon_reach_the_backend(
     assert [(d["namespace"], d["name"]) for d in customers["inputs"]] == [
         ("s3://example-lake", "raw/customers.parquet")
     ]
+    # the doctor reads the cursor the daemon stored for the sensor
+    doctor = subprocess.run(
+        [str(BIN / "ol-dagster"), "doctor"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "accepts connections" in doctor.stdout
+    assert re.search(r"cursor +0 runs open, [0-9,]+ bytes, 0 storage ids behind", doctor.stdout), (
+        doctor.stdout
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,17 @@ def test_the_batch_transport_sends_arrays_to_the_batch_endpoint(
     assert backend.paths == ["/api/v1/lineage/batch"] * 4  # 5 + 5 + 5 + 1 events
     for event in backend.received:
         schemas.validate_run_event(event)
+
+
+def test_with_no_transport_configured_the_sensor_waits_instead_of_printing_history(
+    sqlite_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.openlineage/openlineage.yml either
+    etl.execute_in_process(instance=sqlite_instance)
+    driver = _driver(sqlite_instance)
+    with pytest.raises(ConfigurationError, match="no OpenLineage transport is configured"):
+        driver.tick()
+    assert driver.cursor is None

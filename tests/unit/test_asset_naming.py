@@ -71,3 +71,12 @@ def test_an_asset_outside_the_code_location_is_named_after_its_key() -> None:
     catalog = AssetCatalog(None, asset_namespace="dagster://prod")
     assert catalog.dataset(AssetKey(["a", "b"])).id == DatasetId("dagster://prod", "a/b")
     assert catalog.upstream(AssetKey(["a", "b"])) == ()
+
+
+def test_an_asset_of_another_location_is_named_from_its_event_when_it_says_where() -> None:
+    catalog = AssetCatalog(None)
+    dataset = catalog.materialized(
+        AssetKey(["orders"]), {"dagster/uri": "s3://lake/orders.parquet"}, partition=None
+    )
+    assert dataset.id == DatasetId("s3://lake", "orders.parquet")
+    assert dataset.alias == DatasetId("dagster", "orders")

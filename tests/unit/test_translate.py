@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from ol_dagster.domain.datasets import Dataset, DatasetId
 from ol_dagster.domain.errors import UntranslatableRecord
 from ol_dagster.domain.lineage import EventType, JobKind, LineageEvent
 from ol_dagster.domain.records import DagsterRecord, ErrorDetail
@@ -180,3 +181,22 @@ def test_an_asset_step_aborted_with_its_run_is_still_an_asset_step() -> None:
         ("START", "ASSET"),
         ("ABORT", "ASSET"),
     ]
+
+
+def test_a_step_joined_mid_way_keeps_one_run_id_and_is_aborted_with_its_run() -> None:
+    run = RunWriter("assets")
+    run.write("RUN_START")
+    materialized = replace(
+        run.write("ASSET_MATERIALIZATION", "orders"),
+        datasets=(Dataset(DatasetId("dagster", "orders"), ("orders",)),),
+    )
+    second = replace(
+        materialized,
+        timestamp=materialized.timestamp + 1,
+        storage_id=materialized.storage_id + 1000,
+    )
+    cancel = run.write("RUN_CANCELED")
+    events = _translate([run.records[0], materialized, second, cancel])
+    step_events = [e for e in events if e.job.name == "assets.orders"]
+    assert [e.event_type.value for e in step_events] == ["RUNNING", "RUNNING", "ABORT"]
+    assert len({e.run_id for e in step_events}) == 1

@@ -119,13 +119,7 @@ class AssetCatalog:
         nodes = [node for node in nodes if node is not None]
         descriptions = [node.description for node in nodes if node.description]
         owners = tuple(dict.fromkeys(owner for node in nodes for owner in node.owners))
-        references = [
-            ref
-            for node in nodes
-            for ref in getattr(
-                _value(node.metadata.get("dagster/code_references")), "code_references", ()
-            )
-        ]
+        references = [ref for node in nodes for ref in _code_references(node.metadata)]
         return _docs(
             "\n\n".join(descriptions) or None, owners, references[0] if references else None
         )
@@ -176,6 +170,10 @@ class AssetCatalog:
     ) -> Dataset:
         """The asset with the run-time metadata of one materialization."""
         base = self.dataset(key)
+        if base.alias is None:  # no definition says where it lives: maybe the event does
+            physical = self._physical_id(metadata, set())
+            if physical is not None:
+                base = replace(base, id=physical, alias=base.id)
         lineage = _column_lineage(metadata.get("dagster/column_lineage"), self.dataset)
         columns = _columns(metadata.get("dagster/column_schema")) or base.columns
         return replace(
@@ -236,9 +234,14 @@ def _uri_id(uri: str) -> DatasetId:
     scheme = parts.scheme.lower()
     if scheme in ("", "file"):
         return DatasetId("file", parts.path or uri)
+    # Host and port only, so that credentials in a URI never become part of a dataset's name;
+    # except on Azure, where `container@account` is the name (no credential goes there).
+    authority = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    if scheme in ("abfss", "wasbs"):
+        authority = parts.netloc
     if scheme in _OBJECT_STORES:
-        return DatasetId(f"{scheme}://{parts.netloc}", parts.path.lstrip("/"))
-    return DatasetId(f"{scheme}://{parts.netloc}", parts.path or "/")
+        return DatasetId(f"{scheme}://{authority}", parts.path.lstrip("/"))
+    return DatasetId(f"{scheme}://{authority}", parts.path or "/")
 
 
 def _columns(entry: Any) -> tuple[Column, ...]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 from dagster import DagsterInstance
 
-from ol_dagster.adapters.dagster_events import GLOBAL, DagsterEventSource
+from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
@@ -44,6 +44,20 @@ def _instance() -> Iterator[DagsterInstance]:
         raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
     with DagsterInstance.get() as instance:
         yield instance
+
+
+def _source(
+    container: Container, instance: DagsterInstance, until_storage_id: int | None = None
+) -> DagsterEventSource:
+    """The event source as the sensor builds it, less its code location: outside one, assets
+    are named from their events and OL_DAGSTER_* naming settings, as the sensor names assets of
+    other code locations."""
+    source: DagsterEventSource = container.event_source(
+        instance=instance,
+        catalog=container.asset_catalog(repository=None),
+        until_storage_id=until_storage_id,
+    )
+    return source
 
 
 class _StateSlot:
@@ -115,8 +129,9 @@ def replay(
     """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
     container = Container()
     with _instance() as instance:
-        source = container.event_source(instance=instance, until_storage_id=to_storage_id)
-        end = to_storage_id or source.latest_storage_id()
+        end = to_storage_id or _source(container, instance).latest_storage_id()
+        # bounded at the end seen now: what is written later is the sensor's to send
+        source = _source(container, instance, until_storage_id=end)
         if end <= from_storage_id:
             raise click.ClickException(
                 f"nothing to replay: --from-storage-id {from_storage_id} is not before "
@@ -124,7 +139,9 @@ def replay(
             )
         emitter = container.printing_emitter(stream=sys.stdout) if dry_run else container.emitter()
         if not dry_run and state_file is None:
-            state_file = Path(f".ol-dagster-replay-{from_storage_id}-{end}.json")
+            # named after the arguments, not the end of the log, so the same command resumes
+            upto = to_storage_id if to_storage_id is not None else "end"
+            state_file = Path(f".ol-dagster-replay-{from_storage_id}-{upto}.json")
         slot = _StateSlot(state_file)
         sent = read = 0
         progress = click.progressbar(
@@ -150,16 +167,9 @@ def replay(
 def _done_until(slot: _StateSlot, start: int) -> int:
     """How far a replay has gone, in storage ids (of the run-status index on sharded storage)."""
     text = slot.read()
-    if not text:
-        return start
-    position = decode(text, now=time.time()).position
-    if isinstance(position, dict) and position.get("strategy") == GLOBAL:
-        after = position.get("after")
-        return after if isinstance(after, int) else start
-    if isinstance(position, dict) and isinstance(position.get("index"), int):
-        index = position["index"]
-        return index if isinstance(index, int) else start
-    return start
+    position = decode(text, now=time.time()).position if text else None
+    done = DagsterEventSource.storage_id_done(position)
+    return start if done is None else done
 
 
 @cli.command()
@@ -188,7 +198,7 @@ def tail(
     """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
     container = Container()
     with _instance() as instance:
-        source = container.event_source(instance=instance)
+        source = _source(container, instance)
         start = source.latest_storage_id() if after_storage_id is None else after_storage_id
         emitter = container.printing_emitter(stream=sys.stdout)
         slot = _StateSlot(None)
@@ -207,7 +217,7 @@ def doctor(sensor_name: str) -> None:
     problems = 0
     container = Container()
     with _instance() as instance:
-        source = container.event_source(instance=instance)
+        source = _source(container, instance)
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
         _say(
@@ -266,7 +276,8 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
     except OlDagsterError as error:
         _say("cursor", str(error), ok=False)
         return 1
-    behind = _records_behind(state.position, source)
+    ids_behind = source.storage_ids_behind(state.position)
+    behind = f"{ids_behind:,}" if ids_behind is not None else "?"
     age = (
         f", newest record read {time.time() - state.log_time:,.0f} s ago" if state.log_time else ""
     )
@@ -276,12 +287,3 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
         f"{behind} storage ids behind the log{age}",
     )
     return 0
-
-
-def _records_behind(position: object, source: DagsterEventSource) -> str:
-    latest = source.latest_storage_id()
-    if isinstance(position, dict):
-        done = position.get("after", position.get("index"))
-        if isinstance(done, int):
-            return f"{max(latest - done, 0):,}"
-    return "?"

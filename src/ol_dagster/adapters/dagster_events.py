@@ -166,13 +166,17 @@ class DagsterEventSource:
         kept = [(i, e) for i, e in entries.items() if until is None or i <= until]
         return _GlobalBatch(self._to_records(kept), after)
 
-    def storage_ids_behind(self, position: Position) -> int | None:
-        """How far `position` trails the log, in storage ids (of the run-status index on
-        run-sharded storage, where runs still open are read on top)."""
+    @staticmethod
+    def storage_id_done(position: Position) -> int | None:
+        """The storage id a position has read through (of the run-status index on run-sharded
+        storage, where runs still open are read on top); None for a position of no strategy."""
         done = position.get("after", position.get("index")) if isinstance(position, dict) else None
-        if not isinstance(done, int):
-            return None
-        return max(self.latest_storage_id() - done, 0)
+        return done if isinstance(done, int) and not isinstance(done, bool) else None
+
+    def storage_ids_behind(self, position: Position) -> int | None:
+        """How far `position` trails the log, in storage ids."""
+        done = self.storage_id_done(position)
+        return None if done is None else max(self.latest_storage_id() - done, 0)
 
     def latest_storage_id(self) -> int:
         """The newest storage id of the log (of its run-status index on run-sharded storage)."""

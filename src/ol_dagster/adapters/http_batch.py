@@ -16,10 +16,12 @@ Only for backends that implement the batch endpoint. `emit` of one event behaves
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import client as http_client
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import attr
+import requests
 from openlineage.client.serde import Serde
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
@@ -49,17 +51,33 @@ class HttpBatchTransport(HttpTransport):
         self.batch_url = urljoin(self.url, config.batch_endpoint)
 
     def emit_batch(self, events: Sequence[Event]) -> None:
-        """POST `events` as one JSON array; raises as `emit` does when they are not accepted."""
-        body, headers = self._prepare_request("[" + ",".join(map(Serde.to_json, events)) + "]")
-        response = self.session.post(
-            self.batch_url,
-            data=body,
-            headers=headers,
-            timeout=self.timeout,
-            verify=self.verify,
-            cert=self.cert,
-            # a client certificate is never presented to a redirect target (as `http` does)
-            allow_redirects=self.cert is None,
-        )
-        response.close()
-        response.raise_for_status()
+        """POST `events` as one JSON array; raises, as `emit` does, unless they were accepted.
+
+        Only a 2xx answer counts: a redirect is never followed (requests would turn the POST
+        into a GET) and counts as a failure, so no event is taken as sent when it was not.
+        """
+        if not events:
+            return
+        # As the client's own transport does: a raised debug level would log the auth header.
+        previous = http_client.HTTPConnection.debuglevel
+        http_client.HTTPConnection.debuglevel = 0
+        try:
+            body, headers = self._prepare_request("[" + ",".join(map(Serde.to_json, events)) + "]")
+            response = self.session.post(
+                self.batch_url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                cert=self.cert,
+                allow_redirects=False,
+            )
+            response.close()
+            response.raise_for_status()
+            if not 200 <= response.status_code < 300:
+                raise requests.HTTPError(
+                    f"{response.status_code} answer to a batch of events: not accepted",
+                    response=response,
+                )
+        finally:
+            http_client.HTTPConnection.debuglevel = previous

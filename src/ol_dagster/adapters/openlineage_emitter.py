@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from openlineage.client import OpenLineageClient
@@ -44,8 +47,33 @@ _RUN_STATES = {
 }
 
 
+def configured_by() -> str | None:
+    """What configures the OpenLineage client, in the user's words; None when nothing does."""
+    for name in ("OPENLINEAGE_DISABLED", "OPENLINEAGE_URL", "OPENLINEAGE_CONFIG"):
+        if os.environ.get(name):
+            return name
+    transport_vars = sorted(key for key in os.environ if key.startswith("OPENLINEAGE__TRANSPORT"))
+    if transport_vars:
+        return ", ".join(transport_vars)
+    for folder in (Path.cwd(), Path("~/.openlineage").expanduser()):
+        if (folder / "openlineage.yml").is_file():
+            return str(folder / "openlineage.yml")
+    return None
+
+
 def build_client() -> OpenLineageClient:
-    """The client as users configure it: OPENLINEAGE_URL, openlineage.yml, OPENLINEAGE__*."""
+    """The client as users configure it: OPENLINEAGE_URL, openlineage.yml, OPENLINEAGE__*.
+
+    With no configuration at all, openlineage-python falls back to printing events to its log:
+    a sensor would then "send" all history there and move on. That is refused here instead,
+    so that the cursor waits until a backend is configured.
+    """
+    if configured_by() is None:
+        raise ConfigurationError(
+            "no OpenLineage transport is configured: set OPENLINEAGE_URL (or an openlineage.yml, "
+            "or OPENLINEAGE__TRANSPORT__* variables). To print events to the log on purpose, set "
+            "OPENLINEAGE__TRANSPORT__TYPE=console. Nothing is sent until then; the cursor waits."
+        )
     try:
         return OpenLineageClient()
     except Exception as error:  # noqa: BLE001  (the client raises many types for bad settings)
@@ -57,15 +85,32 @@ def build_client() -> OpenLineageClient:
 _SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET", "CREDENTIAL")
 
 
+_URL_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
+
+
 def redact(text: str) -> str:
-    """`text` with every OpenLineage secret set in the environment blotted out."""
-    for name, value in os.environ.items():
+    """`text` with credentials in URLs and every OpenLineage secret of the environment
+    blotted out (values as set, and as the client reads them: JSON-decoded)."""
+    text = _URL_CREDENTIALS.sub("***@", text)
+    for name, raw in os.environ.items():
+        name = name.upper()
         secret_name = name == "OPENLINEAGE_API_KEY" or (
             name.startswith("OPENLINEAGE__") and any(word in name for word in _SECRET_WORDS)
         )
-        if secret_name and len(value) >= 4:
-            text = text.replace(value, "***")
+        if not secret_name:
+            continue
+        for value in (raw, _json_text(raw)):
+            if value and len(value) >= 4:
+                text = text.replace(value, "***")
     return text
+
+
+def _json_text(raw: str) -> str | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def to_event(event: Emittable, engine_version: str) -> RunEvent | DatasetEvent:
@@ -198,8 +243,8 @@ class OpenLineageEmitter:
         sent = 0
         for start in range(0, len(events), transport.batch_size):
             chunk = events[start : start + transport.batch_size]
-            prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
             try:
+                prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
                 transport.emit_batch([event for event in prepared if event is not None])
             except Exception as error:  # noqa: BLE001  (as in `emit`: any failure stops here)
                 return self._failed(sent, error)

@@ -164,7 +164,11 @@ class Translator:
         else:
             attempt = run.steps.get(record.step_key)
             if attempt is None or attempt.started_at is None:
-                attempt = OpenStep(1 if attempt is None else attempt.attempt + 1, record.timestamp)
+                # The attempt's start was never read (joined mid-step): open it from here, so
+                # that its later events keep this one's run id.
+                number = 1 if attempt is None else attempt.attempt + 1
+                attempt = OpenStep(number, record.timestamp, asset=record.asset_step)
+                run.steps[record.step_key] = attempt
             event = self._step_event(EventType.RUNNING, record, run, record.step_key, attempt)
         return [replace(event, inputs=inputs, outputs=outputs)]
 
