@@ -127,3 +127,22 @@ def test_real_events_match_the_official_schemas(
         schemas.validate_run_event(event)
     batches = ["/api/v1/lineage/batch"] * 2 if batch_size else ["/api/v1/lineage"] * 5
     assert backend.paths == batches
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(400, False), (422, False), (503, True), (429, True)]
+)
+def test_a_real_emitter_says_whether_sending_again_can_help(
+    backend: LineageBackend, batch_size: int | None, status: int, retryable: bool
+) -> None:
+    backend.status = status
+    result = _real(backend, batch_size).emitter.emit(_events(2))
+    assert result.accepted == 0 and result.failure
+    assert result.retryable is retryable
+
+
+def test_the_batch_transport_takes_no_redirect_as_acceptance(backend: LineageBackend) -> None:
+    backend.status = 302
+    result = _real(backend, batch_size=3).emitter.emit(_events(2))
+    assert result.accepted == 0 and result.failure

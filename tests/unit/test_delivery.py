@@ -87,3 +87,76 @@ def test_old_history_read_in_a_catch_up_does_not_age_its_runs() -> None:
     ids = {(e.job.name, e.event_type.value): e.run_id for e in emitter.sent}
     assert ids[("old", "START")] == ids[("old", "COMPLETE")]
     assert len(emitter.sent) == 10
+
+
+class RejectingEmitter(FakeEmitter):
+    """A backend that judges the events themselves unacceptable (an HTTP 400)."""
+
+    def emit(self, events):  # type: ignore[no-untyped-def]
+        from ol_dagster.domain.ports import EmitResult
+
+        return EmitResult(accepted=0, failure="HTTPError: 400 Client Error", retryable=False)
+
+
+def test_a_rejection_that_sending_again_cannot_mend_is_not_retried() -> None:
+    emitter, clock, cursor = RejectingEmitter(), FakeClock(), FakeCursorStore()
+    summary = _tick(FakeEventSource(RunWriter("a").successful([])), cursor, emitter, clock)
+    assert clock.slept == []
+    assert "stopped: the OpenLineage backend did not accept events: HTTPError: 400" in summary
+    assert cursor.saved is not None and cursor.saved.position == {"after": 0}
+
+
+class SlowEmitter(FakeEmitter):
+    """Each call takes 10 s of the tick's clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def emit(self, events):  # type: ignore[no-untyped-def]
+        self.clock.now += 10
+        return super().emit(events)
+
+
+def test_a_long_page_stops_at_the_budget_between_chunks_and_resumes_next_tick() -> None:
+    records = [r for _ in range(40) for r in RunWriter("a").successful(["x"])]  # 160 events
+    source, clock, cursor = FakeEventSource(records), FakeClock(), FakeCursorStore()
+    emitter = SlowEmitter(clock)
+    budget = TickBudget(page_size=1000, seconds=25.0)
+    first = _tick(source, cursor, emitter, clock, budget)
+    assert "read 150 records in 1 pages, emitted 150 events" in first  # 3 chunks of 50 in 30 s
+    assert "more to read" in first
+    second = _tick(source, cursor, emitter, clock, budget)
+    assert "read 10 records" in second and "caught up" in second
+    assert emitter.sent == [e for e in _events_of(records)]
+
+
+def _events_of(records: list[DagsterRecord]) -> list[object]:
+    from ol_dagster.domain.run_state import RunState
+
+    translator, state, events = Translator("default"), RunState(), []
+    for record in records:
+        events.extend(translator.translate(state, record))
+    return events
+
+
+class FailingSecondRead(FakeEventSource):
+    def read(self, after, limit):  # type: ignore[no-untyped-def]
+        if self.reads == 1:
+            self.reads += 1
+            raise OSError("database is locked")
+        return super().read(after, limit)
+
+
+def test_a_read_error_after_some_pages_keeps_their_progress() -> None:
+    records = RunWriter("a").successful(["x", "y"])
+    source, clock, cursor, emitter = (
+        FailingSecondRead(records),
+        FakeClock(),
+        FakeCursorStore(),
+        FakeEmitter(),
+    )
+    summary = _tick(source, cursor, emitter, clock, TickBudget(page_size=2, seconds=30.0))
+    assert "reading the event log failed: OSError: database is locked" in summary
+    assert cursor.saved is not None and cursor.saved.position == {"after": records[1].storage_id}
+    assert len(emitter.sent) == 2

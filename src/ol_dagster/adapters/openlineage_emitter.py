@@ -265,7 +265,17 @@ class OpenLineageEmitter:
     def _failed(sent: int, error: Exception) -> EmitResult:
         reason = redact(f"{type(error).__name__}: {error}")
         logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
-        return EmitResult(accepted=sent, failure=reason)
+        return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error))
+
+
+def _retryable(error: Exception) -> bool:
+    """Whether sending again may succeed: not after the backend judged the event itself."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return not (400 <= status < 500) or status in (408, 425, 429)
+    # a transport error (connection, timeout, broker) may pass; a bad event never will
+    return not isinstance(error, (TypeError, ValueError, AttributeError, KeyError))
 
 
 class PrintingEmitter:

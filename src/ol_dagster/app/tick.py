@@ -93,13 +93,20 @@ def run_tick(
     report = TickReport()
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     while True:
-        batch = source.read(state.position, budget.page_size)
+        try:
+            batch = source.read(state.position, budget.page_size)
+        except Exception as error:
+            if not report.progressed:
+                raise
+            report.failure = f"reading the event log failed: {type(error).__name__}: {error}"
+            break
         records = batch.records
         report.pages += 1
         runs = state.runs.copy()
         events, counts, skipped = translator.translate_all(runs, records)
         result = _emit_with_retries(emitter, events, budget, deadline, clock, sleep, report)
-        done = len(records) if result.failure is None else _records_covered(counts, result.accepted)
+        complete = result.failure is None and result.accepted == len(events)
+        done = len(records) if complete else _records_covered(counts, result.accepted)
         if done < len(records):
             # Rebuild the state as it stood after the last record whose events all arrived.
             runs = state.runs.copy()
@@ -113,13 +120,15 @@ def run_tick(
         if result.failure is not None:
             report.failure = result.failure
             break
+        if not complete:  # out of time in the middle of the page
+            break
         if len(records) < budget.page_size:
             report.caught_up = True
             break
         if clock() >= deadline:
             break
-    for error in report.skipped:
-        logger.warning("ol-dagster skipped %s", error)
+    for skip in report.skipped:
+        logger.warning("ol-dagster skipped %s", skip)
     report.open_runs = len(state.runs.runs)
     report.position = state.position
     report.log_time = state.log_time
@@ -142,6 +151,10 @@ def _forget_dead_runs(
     return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
 
 
+EMIT_CHUNK = 50
+"""Events sent between two looks at the clock, so a page of many events keeps to the budget."""
+
+
 def _emit_with_retries(
     emitter: Emitter,
     events: Sequence[Emittable],
@@ -151,21 +164,24 @@ def _emit_with_retries(
     sleep: Callable[[float], None],
     report: TickReport,
 ) -> EmitResult:
-    """Emit, retrying what was not accepted with a growing delay while the budget allows."""
-    if not events:
-        return EmitResult(accepted=0)
+    """Emit in chunks while the budget lasts, retrying what was not accepted with a growing
+    delay; a failure that sending again cannot mend is not retried."""
     accepted, delay = 0, budget.first_retry_delay
-    while True:
-        result = emitter.emit(events[accepted:])
+    while accepted < len(events):
+        if accepted and clock() >= deadline:
+            return EmitResult(accepted=accepted)  # out of time: the rest goes next tick
+        result = emitter.emit(events[accepted : accepted + EMIT_CHUNK])
         accepted += result.accepted
         if result.failure is None:
-            return EmitResult(accepted=accepted)
-        if clock() + delay >= deadline:
-            return EmitResult(accepted=accepted, failure=result.failure)
+            delay = budget.first_retry_delay
+            continue
+        if not result.retryable or clock() + delay >= deadline:
+            return EmitResult(accepted=accepted, failure=result.failure, retryable=result.retryable)
         logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
         sleep(delay)
         report.retries += 1
         delay = min(delay * 2, budget.max_retry_delay)
+    return EmitResult(accepted=accepted)
 
 
 def _records_covered(counts: Sequence[int], accepted: int) -> int:

@@ -55,6 +55,8 @@ class EmitResult:
 
     accepted: int
     failure: str | None = None
+    retryable: bool = True
+    """False when sending the same events again cannot help (the backend rejected them)."""
 
 
 class Emitter(Protocol):
