@@ -190,3 +190,118 @@ def test_a_time_partitioned_run_has_the_partition_as_nominal_time(
     nominal = _start(sales_lineage, "snapshot_job")["run"]["facets"]["nominalTime"]
     assert nominal["nominalStartTime"] == "2026-11-24T00:00:00+00:00"
     assert nominal["nominalEndTime"] == "2026-11-25T00:00:00+00:00"
+
+
+PRODUCER = "https://github.com/ol-dagster/ol-dagster/tree/0.1.0"
+FACETS = "https://openlineage.io/spec/facets"
+
+
+def _facet(schema: str, **fields: Any) -> dict[str, Any]:
+    name = schema.split("/")[-1].removesuffix(".json")
+    return {"_producer": PRODUCER, "_schemaURL": f"{FACETS}/{schema}#/$defs/{name}", **fields}
+
+
+def test_a_materialization_event_is_exactly_the_expected_event(
+    sales_lineage: list[dict[str, Any]],
+) -> None:
+    [event] = _running(sales_lineage, "sales_job.orders")
+    step_id = _start(sales_lineage, "sales_job.orders")["run"]["runId"]
+    job_id = _start(sales_lineage, "sales_job")["run"]["runId"]
+    assert event["run"]["runId"] == step_id  # the step's own run, opened by its START
+    assert event["eventTime"] > _start(sales_lineage, "sales_job.orders")["eventTime"]
+    actual = {**event, "eventTime": "<time>", "run": {**event["run"], "runId": "<step run>"}}
+    actual["run"]["facets"] = {k: v for k, v in event["run"]["facets"].items() if k != "tags"}
+    job = {"facets": {}, "name": "sales_job", "namespace": "default"}
+    run = {"facets": {}, "runId": job_id}
+    raw = "raw/orders.parquet"
+    assert actual == {
+        "eventTime": "<time>",
+        "eventType": "RUNNING",
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {
+            "runId": "<step run>",
+            "facets": {
+                "parent": _facet(
+                    "1-2-0/ParentRunFacet.json", job=job, run=run, root={"job": job, "run": run}
+                )
+            },
+        },
+        "job": {
+            "namespace": "default",
+            "name": "sales_job.orders",
+            "facets": {
+                "jobType": _facet(
+                    "2-0-4/JobTypeJobFacet.json",
+                    integration="DAGSTER",
+                    jobType="ASSET",
+                    processingType="BATCH",
+                )
+            },
+        },
+        "inputs": [
+            {
+                "namespace": "s3://sales-lake",
+                "name": raw,
+                "facets": {
+                    "documentation": _facet(
+                        "1-1-0/DocumentationDatasetFacet.json",
+                        description="Orders as exported by the shop.",
+                    ),
+                    "ownership": _facet(
+                        "1-0-1/OwnershipDatasetFacet.json",
+                        owners=[
+                            {"name": "data-platform", "type": "TEAM"},
+                            {"name": "ada@example.com", "type": "USER"},
+                        ],
+                    ),
+                    "symlinks": _facet(
+                        "1-0-1/SymlinksDatasetFacet.json",
+                        identifiers=[
+                            {"namespace": "dagster", "name": "raw_orders", "type": "DAGSTER_ASSET"}
+                        ],
+                    ),
+                    "tags": _facet(
+                        "1-0-0/TagsDatasetFacet.json",
+                        tags=[{"key": "domain", "value": "sales", "source": "DAGSTER"}],
+                    ),
+                },
+                "inputFacets": {},
+            }
+        ],
+        "outputs": [
+            {
+                "namespace": "bigquery",
+                "name": "analytics.sales.orders",
+                "facets": {
+                    "columnLineage": _facet(
+                        "1-2-0/ColumnLineageDatasetFacet.json",
+                        dataset=[],
+                        fields={
+                            "order_id": {
+                                "inputFields": [
+                                    {
+                                        "namespace": "s3://sales-lake",
+                                        "name": raw,
+                                        "field": "id",
+                                        "transformations": [],
+                                    }
+                                ]
+                            }
+                        },
+                    ),
+                    "symlinks": _facet(
+                        "1-0-1/SymlinksDatasetFacet.json",
+                        identifiers=[
+                            {"namespace": "dagster", "name": "orders", "type": "DAGSTER_ASSET"}
+                        ],
+                    ),
+                },
+                "outputFacets": {
+                    "outputStatistics": _facet(
+                        "1-0-2/OutputStatisticsOutputDatasetFacet.json", rowCount=2
+                    )
+                },
+            }
+        ],
+    }
