@@ -94,7 +94,8 @@ def _run(
         cursor=container.cursor_store(read=slot.read, write=slot.write),
         emitter=emitter,
         translator=container.translator(),
-        budget=TickBudget(page_size=page_size, seconds=2.0),
+        # long enough to ride out a backend's hiccup with retries (0.5 s, 1 s, 2 s, ...)
+        budget=TickBudget(page_size=page_size, seconds=10.0),
         after_storage_id=after_storage_id,
     )
 

@@ -244,7 +244,9 @@ class DagsterEventSource:
                 continue
             # A run ending without a start in this page either never started (launch failure,
             # cancelled in the queue) or started earlier and was already read to its end.
-            if run_id in started or facts.get(run_id, _RunFacts(None, None)).started_at is None:
+            # (A run with no run record was deleted: its records are gone with it.)
+            never_started = run_id in facts and facts[run_id].started_at is None
+            if run_id in started or never_started:
                 merged[run_id] = 0
         return seen[-1].storage_id, merged
 
