@@ -51,7 +51,12 @@ class HttpBatchTransport(HttpTransport):
         self.batch_url = urljoin(self.url, config.batch_endpoint)
 
     def emit_batch(self, events: Sequence[Event]) -> None:
-        """POST `events` as one JSON array; raises, as `emit` does, unless they were accepted.
+        """POST `events` as one JSON array; raises, as `emit` does, unless they were accepted."""
+        self.emit_json([Serde.to_json(event) for event in events])
+
+    def emit_json(self, events: Sequence[str]) -> None:
+        """POST events already written as JSON objects, as one JSON array; raises unless they
+        were accepted.
 
         Only a 2xx answer counts: a redirect is never followed (requests would turn the POST
         into a GET) and counts as a failure, so no event is taken as sent when it was not.
@@ -62,7 +67,7 @@ class HttpBatchTransport(HttpTransport):
         previous = http_client.HTTPConnection.debuglevel
         http_client.HTTPConnection.debuglevel = 0
         try:
-            body, headers = self._prepare_request("[" + ",".join(map(Serde.to_json, events)) + "]")
+            body, headers = self._prepare_request("[" + ",".join(events) + "]")
             response = self.session.post(
                 self.batch_url,
                 data=body,

@@ -6,9 +6,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
@@ -29,6 +31,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
+from ol_dagster.adapters.event_json import event_dict
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
@@ -216,8 +219,8 @@ class OpenLineageEmitter:
     """Sends events in order through the client, stopping at the first failure.
 
     One event per `client.emit`, whatever the transport; with `HttpBatchTransport`, batches of
-    events per request, each event prepared by the client's own steps (environment facets, tags,
-    filters) first.
+    events per request, written as JSON straight from the domain's events (`event_json`) with
+    what the client's own steps add to each event (`ClientSteps`).
     """
 
     def __init__(self, client: OpenLineageClient, engine_version: str) -> None:
@@ -240,12 +243,17 @@ class OpenLineageEmitter:
     def _emit_batches(
         self, transport: HttpBatchTransport, events: Sequence[Emittable]
     ) -> EmitResult:
+        steps = ClientSteps.of(self._client)
         sent = 0
         for start in range(0, len(events), transport.batch_size):
             chunk = events[start : start + transport.batch_size]
             try:
-                prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
-                transport.emit_batch([event for event in prepared if event is not None])
+                if steps is not None:
+                    texts = [steps.json(event, self._engine_version) for event in chunk]
+                else:
+                    prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
+                    texts = [Serde.to_json(event) for event in prepared if event is not None]
+                transport.emit_json(texts)
             except Exception as error:  # noqa: BLE001  (as in `emit`: any failure stops here)
                 return self._failed(sent, error)
             sent += len(chunk)
@@ -268,6 +276,87 @@ class OpenLineageEmitter:
         return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error))
 
 
+_SKELETON_TIME = "1970-01-01T00:00:00+00:00"
+_SKELETON_RUN_ID = "00000000-0000-7000-8000-000000000000"
+
+
+class ClientSteps:
+    """What `OpenLineageClient.emit` adds to a run event (environment variables, client and
+    user tags, the git sourceCodeLocation), applied to the JSON of `event_json`.
+
+    The client computes the additions itself, with its own public steps, on a skeleton event
+    holding just what those steps read: the event's run tags and whether its job names its
+    source. Events that share both share the additions, so the skeleton is built once per
+    distinct pair in a batch, not once per event. Filters and dataset reduction read the whole
+    event: with either configured, `of` returns None and the emitter builds the client's
+    objects as `client.emit` does.
+    """
+
+    def __init__(self, client: OpenLineageClient) -> None:
+        self._client = client
+        self._additions: dict[tuple[tuple[tuple[str, str], ...], bool], _Additions] = {}
+
+    @classmethod
+    def of(cls, client: OpenLineageClient) -> ClientSteps | None:
+        config = client.config
+        if config.filters or config.dataset.reducing_enabled:
+            return None
+        return cls(client)
+
+    def json(self, event: Emittable, engine_version: str) -> str:
+        body = event_dict(event, engine_version)
+        if isinstance(event, LineageEvent):
+            names_source = event.job_docs is not None and bool(event.job_docs.source_url)
+            key = (event.run_tags, names_source)
+            additions = self._additions.get(key)
+            if additions is None:
+                additions = self._additions[key] = self._compute(event, names_source)
+            body["run"]["facets"].update(additions.run)
+            body["job"]["facets"].update(additions.job)
+        return json.dumps(body, sort_keys=True)
+
+    def _compute(self, event: LineageEvent, names_source: bool) -> _Additions:
+        skeleton = to_run_event(
+            LineageEvent(
+                event_type=EventType.RUNNING,
+                event_time=datetime.fromisoformat(_SKELETON_TIME),
+                run_id=_SKELETON_RUN_ID,
+                job=event.job,
+                job_kind=event.job_kind,
+                run_tags=event.run_tags,
+            ),
+            engine_version="",
+        )
+        run_facets = skeleton.run.facets or {}
+        job_facets = skeleton.job.facets = dict(skeleton.job.facets or {})
+        if names_source:
+            job_facets["sourceCodeLocation"] = _SOURCE_PLACEHOLDER
+        own_run, own_job = set(run_facets) - {"tags"}, set(job_facets)
+        client = self._client
+        stepped = client.add_source_code_location_facet(
+            client.update_event_tags_facets(client.add_environment_facets(skeleton))
+        )
+        assert isinstance(stepped, RunEvent)
+        return _Additions(
+            run=_plain(stepped.run.facets, leave_out=own_run),
+            job=_plain(stepped.job.facets, leave_out=own_job),
+        )
+
+
+def _plain(facets: Mapping[str, Any] | None, leave_out: set[str]) -> dict[str, Any]:
+    return {k: Serde.to_dict(v) for k, v in (facets or {}).items() if k not in leave_out}
+
+
+_SOURCE_PLACEHOLDER = source_code_location_job.SourceCodeLocationJobFacet(type="url", url="x")
+"""Stands, in a skeleton, for the sourceCodeLocation the event's own job facets carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Additions:
+    run: dict[str, Any]
+    job: dict[str, Any]
+
+
 def _retryable(error: Exception) -> bool:
     """Whether sending again may succeed: not after the backend judged the event itself."""
     response = getattr(error, "response", None)
@@ -287,6 +376,7 @@ class PrintingEmitter:
 
     def emit(self, events: Sequence[Emittable]) -> EmitResult:
         for event in events:
-            self._stream.write(Serde.to_json(to_event(event, self._engine_version)) + "\n")
+            body = event_dict(event, self._engine_version)
+            self._stream.write(json.dumps(body, sort_keys=True) + "\n")
         self._stream.flush()
         return EmitResult(accepted=len(events))
