@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from dagster import DagsterInstance
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.http_batch import HttpBatchConfig, HttpBatchTransport
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
-from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import EmitResult, Emitter
 from ol_dagster.domain.translate import Translator
 
@@ -30,7 +29,7 @@ class DiscardEmitter:
     def __init__(self) -> None:
         self.accepted = 0
 
-    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
         self.accepted += len(events)
         return EmitResult(accepted=len(events))
 
@@ -96,19 +95,13 @@ def stock_client(url: str) -> OpenLineageClient:
     return OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict({"url": url})))
 
 
-def batch_client_factory() -> Callable[[str], OpenLineageClient] | None:
-    """A client over ol-dagster's HttpBatchTransport, or None while that module does not exist."""
-    try:
-        module: Any = importlib.import_module("ol_dagster.adapters.http_batch")
-        transport_class, config_class = module.HttpBatchTransport, module.HttpBatchConfig
-    except (ImportError, AttributeError):
-        return None
+BATCH_SIZE = HttpBatchConfig(url="http://127.0.0.1").batch_size
+"""The batch transport's default events per request, which the benchmark uses."""
 
-    def client(url: str) -> OpenLineageClient:
-        config = config_class.from_dict({"type": "http", "url": url, "batch_size": 100})
-        return OpenLineageClient(transport=transport_class(config))
 
-    return client
+def batch_client(url: str) -> OpenLineageClient:
+    """A client over ol-dagster's HttpBatchTransport with its default batch size."""
+    return OpenLineageClient(transport=HttpBatchTransport(HttpBatchConfig(url=url)))
 
 
 def emitter_of(client: OpenLineageClient) -> OpenLineageEmitter:

@@ -9,10 +9,11 @@ from openlineage.client import OpenLineageClient
 from bench.backend_process import BackendProcess
 from bench.backlog import Backlog
 from bench.catchup import (
+    BATCH_SIZE,
     CatchUp,
     DiscardEmitter,
     StringCursor,
-    batch_client_factory,
+    batch_client,
     catch_up,
     emit_all,
     emit_in_threads,
@@ -29,7 +30,6 @@ PAGE = 500
 SENSOR_PAGE = 30
 """The sensor's default `record_filter_limit`."""
 EMIT_THREADS = 4
-BATCH_NOTE = "ol_dagster.adapters.http_batch.HttpBatchTransport not found: batched figures skipped"
 
 
 def _line(label: str, rate: Rate, unit: str, versus: Rate | None = None, base: str = "") -> None:
@@ -108,17 +108,24 @@ def storage_figures(
         raw,
         "raw",
     )
-    batch_client = batch_client_factory()
-    if batch_client is None:
-        print(f"  {BATCH_NOTE}")
-    else:
-        _line(
-            "catch-up, HttpBatchTransport (100 events a request)",
-            checked.rate(lambda: emitter_of(batch_client(backend.url)), PAGE, repeat),
-            "records/s",
-            raw,
-            "raw",
-        )
+
+    def batched() -> Emitter:
+        return emitter_of(batch_client(backend.url))
+
+    _line(
+        f"catch-up, HttpBatchTransport ({BATCH_SIZE} events a request)",
+        checked.rate(batched, PAGE, repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
+    _line(
+        f"catch-up, HttpBatchTransport, page {SENSOR_PAGE} (sensor default)",
+        checked.rate(batched, SENSOR_PAGE, slow_repeat),
+        "records/s",
+        raw,
+        "raw",
+    )
     _memory(backlog)
 
 
@@ -161,13 +168,9 @@ def emission_figures(backend: BackendProcess, runs: int, repeat: int) -> None:
         single,
         "one by one",
     )
-    batch_client = batch_client_factory()
-    if batch_client is None:
-        print(f"  {BATCH_NOTE}")
-        return
     batched = emitter_of(batch_client(backend.url))
     _line(
-        "batched, HttpBatchTransport (100 a request)",
+        f"batched, HttpBatchTransport ({BATCH_SIZE} a request)",
         rate(lambda: emit_all(batched, events)),
         "events/s",
         single,

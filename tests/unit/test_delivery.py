@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ol_dagster.app.tick import TickBudget, run_tick
+from ol_dagster.app.tick import EMIT_CHUNK, TickBudget, run_tick
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.translate import Translator
 from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource, FlakyEmitter
@@ -119,15 +119,17 @@ class SlowEmitter(FakeEmitter):
 
 
 def test_a_long_page_stops_at_the_budget_between_chunks_and_resumes_next_tick() -> None:
-    records = [r for _ in range(40) for r in RunWriter("a").successful(["x"])]  # 160 events
+    # one event a record, 3.2 chunks of events in all
+    records = [r for _ in range(EMIT_CHUNK * 4 // 5) for r in RunWriter("a").successful(["x"])]
     source, clock, cursor = FakeEventSource(records), FakeClock(), FakeCursorStore()
     emitter = SlowEmitter(clock)
-    budget = TickBudget(page_size=1000, seconds=25.0)
+    budget = TickBudget(page_size=len(records), seconds=25.0)
     first = _tick(source, cursor, emitter, clock, budget)
-    assert "read 150 records in 1 pages, emitted 150 events" in first  # 3 chunks of 50 in 30 s
+    sent = 3 * EMIT_CHUNK  # 3 chunks in 30 s, the third started at 20 s
+    assert f"read {sent} records in 1 pages, emitted {sent} events" in first
     assert "more to read" in first
     second = _tick(source, cursor, emitter, clock, budget)
-    assert "read 10 records" in second and "caught up" in second
+    assert f"read {len(records) - sent} records" in second and "caught up" in second
     assert emitter.sent == [e for e in _events_of(records)]
 
 

@@ -22,7 +22,9 @@ def test_different_runs_steps_and_attempts_get_different_ids() -> None:
 
 
 def test_ids_are_uuid7_with_the_start_time_in_milliseconds() -> None:
-    value = UUID(job_run_id("a1", 1_700_000_000.1234))
+    text = job_run_id("a1", 1_700_000_000.1234)
+    value = UUID(text)
+    assert str(value) == text  # the canonical form: lower-case hex, hyphens at 8-4-4-4-12
     assert value.version == 7
     assert value.variant == "specified in RFC 4122"
     assert value.int >> 80 == 1_700_000_000_123

@@ -13,6 +13,10 @@ classes, never written here.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from openlineage.client.event_v2 import DatasetEvent, RunEvent
@@ -97,6 +101,19 @@ def event_dict(event: Emittable, engine_version: str) -> JsonDict:
 
 
 def run_event_dict(event: LineageEvent, engine_version: str) -> JsonDict:
+    return {
+        "eventTime": event.event_time.isoformat(),
+        "eventType": event.event_type.value,
+        "inputs": [input_dataset_dict(d) for d in event.inputs],
+        "job": job_dict(event),
+        "outputs": [output_dataset_dict(d) for d in event.outputs],
+        "producer": PRODUCER,
+        "run": {"facets": run_facets_dict(event, engine_version), "runId": event.run_id},
+        "schemaURL": _RUN_EVENT_SCHEMA,
+    }
+
+
+def run_facets_dict(event: LineageEvent, engine_version: str) -> JsonDict:
     run_facets: JsonDict = {}
     if event.parent is not None:
         parent = event.parent
@@ -134,6 +151,10 @@ def run_event_dict(event: LineageEvent, engine_version: str) -> JsonDict:
         run_facets["processing_engine"] = _facet(
             _ENGINE, name="Dagster", openlineageAdapterVersion=__version__, version=engine_version
         )
+    return run_facets
+
+
+def job_dict(event: LineageEvent) -> JsonDict:
     job_facets: JsonDict = {
         "jobType": _facet(
             _JOB_TYPE, integration="DAGSTER", jobType=event.job_kind.value, processingType="BATCH"
@@ -141,16 +162,7 @@ def run_event_dict(event: LineageEvent, engine_version: str) -> JsonDict:
     }
     if event.job_docs is not None:
         job_facets.update(_job_doc_facets(event.job_docs))
-    return {
-        "eventTime": event.event_time.isoformat(),
-        "eventType": event.event_type.value,
-        "inputs": [input_dataset_dict(d) for d in event.inputs],
-        "job": {"facets": job_facets, "name": event.job.name, "namespace": event.job.namespace},
-        "outputs": [output_dataset_dict(d) for d in event.outputs],
-        "producer": PRODUCER,
-        "run": {"facets": run_facets, "runId": event.run_id},
-        "schemaURL": _RUN_EVENT_SCHEMA,
-    }
+    return {"facets": job_facets, "name": event.job.name, "namespace": event.job.namespace}
 
 
 def _job_doc_facets(docs: JobDocs) -> JsonDict:
@@ -274,3 +286,98 @@ def dataset_facets_dict(dataset: Dataset) -> JsonDict:
 def _present(**fields: Any) -> JsonDict:
     """The fields that are not None, as Serde drops the others."""
     return {name: value for name, value in fields.items() if value is not None}
+
+
+@dataclass(frozen=True, eq=False)
+class Additions:
+    """Facets something outside the domain adds to a run event (the client's steps), as JSON
+    values by facet name. Compared by identity: one object stands for one set of additions."""
+
+    run: JsonDict
+    job: JsonDict
+
+
+NO_ADDITIONS = Additions({}, {})
+
+_dumps = json.JSONEncoder(sort_keys=True).encode
+_string = encode_basestring_ascii
+_PRODUCER_JSON = _string(PRODUCER)
+_RUN_EVENT_SCHEMA_JSON = _string(_RUN_EVENT_SCHEMA)
+
+
+class EventJsonWriter:
+    """Writes events as `json.dumps(event_dict(event), sort_keys=True)` would, byte for byte.
+
+    Most of an event is shared with the other events of its run: its job, its run facets (the
+    parent, tags, nominal time) and its datasets. Their text is written once and kept, so an
+    event costs a few dictionary look-ups and one string join. The kept text is not bounded:
+    use one writer for one batch of events, not for a process's lifetime.
+    """
+
+    def __init__(
+        self, engine_version: str, additions: Callable[[LineageEvent], Additions] | None = None
+    ) -> None:
+        self._engine_version = engine_version
+        self._additions = additions
+        self._jobs: dict[Hashable, str] = {}
+        self._run_facets: dict[Hashable, str] = {}
+        self._datasets: dict[Hashable, str] = {}
+
+    def json(self, event: Emittable) -> str:
+        if isinstance(event, DatasetObservation):
+            return _dumps(event_dict(event, self._engine_version))
+        extra = self._additions(event) if self._additions is not None else NO_ADDITIONS
+        job_key = (event.job, event.job_kind, event.job_docs, extra)
+        job = self._jobs.get(job_key)
+        if job is None:
+            body = job_dict(event)
+            body["facets"].update(extra.job)
+            job = self._jobs[job_key] = _dumps(body)
+        facets_key = (
+            event.parent,
+            event.error,
+            event.run_tags,
+            event.nominal_time,
+            event.nominal_end,
+            event.event_type is EventType.START,
+            extra,
+        )
+        facets = self._run_facets.get(facets_key)
+        if facets is None:
+            run_facets = run_facets_dict(event, self._engine_version)
+            run_facets.update(extra.run)
+            facets = self._run_facets[facets_key] = _dumps(run_facets)
+        return "".join(
+            (
+                '{"eventTime": ',
+                _string(event.event_time.isoformat()),
+                ', "eventType": "',
+                event.event_type.value,
+                '", "inputs": ',
+                self._dataset_list(event.inputs, input_dataset_dict),
+                ', "job": ',
+                job,
+                ', "outputs": ',
+                self._dataset_list(event.outputs, output_dataset_dict),
+                ', "producer": ',
+                _PRODUCER_JSON,
+                ', "run": {"facets": ',
+                facets,
+                ', "runId": ',
+                _string(event.run_id),
+                '}, "schemaURL": ',
+                _RUN_EVENT_SCHEMA_JSON,
+                "}",
+            )
+        )
+
+    def _dataset_list(
+        self, datasets: tuple[Dataset, ...], build: Callable[[Dataset], JsonDict]
+    ) -> str:
+        if not datasets:
+            return "[]"
+        key = (build, datasets)
+        text = self._datasets.get(key)
+        if text is None:
+            text = self._datasets[key] = _dumps([build(d) for d in datasets])
+        return text

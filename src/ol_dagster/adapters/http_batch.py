@@ -8,7 +8,7 @@ exactly as for it. Select it like any transport class, for example:
 
     OPENLINEAGE__TRANSPORT__TYPE=ol_dagster.adapters.http_batch.HttpBatchTransport
     OPENLINEAGE__TRANSPORT__URL=http://localhost:5000
-    OPENLINEAGE__TRANSPORT__BATCH_SIZE=100
+    OPENLINEAGE__TRANSPORT__BATCH_SIZE=500
 
 Only for backends that implement the batch endpoint. `emit` of one event behaves as `http`.
 """
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 @attr.define
 class HttpBatchConfig(HttpConfig):
-    batch_size: int = attr.field(default=100)
-    """Events per request; the emitter splits longer runs of events into batches of this size."""
+    batch_size: int = attr.field(default=500)
+    """Events per request (about 0.6 MB of JSON at 500); the emitter splits longer runs of events
+    into batches of this size. `make bench` measured 500 faster than 100."""
     batch_endpoint: str = attr.field(default="api/v1/lineage/batch")
 
     @batch_size.validator

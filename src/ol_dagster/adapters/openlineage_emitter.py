@@ -7,7 +7,6 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,7 +30,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
-from ol_dagster.adapters.event_json import event_dict
+from ol_dagster.adapters.event_json import Additions, EventJsonWriter
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
@@ -249,7 +248,8 @@ class OpenLineageEmitter:
             chunk = events[start : start + transport.batch_size]
             try:
                 if steps is not None:
-                    texts = [steps.json(event, self._engine_version) for event in chunk]
+                    writer = EventJsonWriter(self._engine_version, steps.additions)
+                    texts = [writer.json(event) for event in chunk]
                 else:
                     prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
                     texts = [Serde.to_json(event) for event in prepared if event is not None]
@@ -294,7 +294,7 @@ class ClientSteps:
 
     def __init__(self, client: OpenLineageClient) -> None:
         self._client = client
-        self._additions: dict[tuple[tuple[tuple[str, str], ...], bool], _Additions] = {}
+        self._additions: dict[tuple[tuple[tuple[str, str], ...], bool], Additions] = {}
 
     @classmethod
     def of(cls, client: OpenLineageClient) -> ClientSteps | None:
@@ -303,19 +303,15 @@ class ClientSteps:
             return None
         return cls(client)
 
-    def json(self, event: Emittable, engine_version: str) -> str:
-        body = event_dict(event, engine_version)
-        if isinstance(event, LineageEvent):
-            names_source = event.job_docs is not None and bool(event.job_docs.source_url)
-            key = (event.run_tags, names_source)
-            additions = self._additions.get(key)
-            if additions is None:
-                additions = self._additions[key] = self._compute(event, names_source)
-            body["run"]["facets"].update(additions.run)
-            body["job"]["facets"].update(additions.job)
-        return json.dumps(body, sort_keys=True)
+    def additions(self, event: LineageEvent) -> Additions:
+        names_source = event.job_docs is not None and bool(event.job_docs.source_url)
+        key = (event.run_tags, names_source)
+        additions = self._additions.get(key)
+        if additions is None:
+            additions = self._additions[key] = self._compute(event, names_source)
+        return additions
 
-    def _compute(self, event: LineageEvent, names_source: bool) -> _Additions:
+    def _compute(self, event: LineageEvent, names_source: bool) -> Additions:
         skeleton = to_run_event(
             LineageEvent(
                 event_type=EventType.RUNNING,
@@ -337,7 +333,7 @@ class ClientSteps:
             client.update_event_tags_facets(client.add_environment_facets(skeleton))
         )
         assert isinstance(stepped, RunEvent)
-        return _Additions(
+        return Additions(
             run=_plain(stepped.run.facets, leave_out=own_run),
             job=_plain(stepped.job.facets, leave_out=own_job),
         )
@@ -349,12 +345,6 @@ def _plain(facets: Mapping[str, Any] | None, leave_out: set[str]) -> dict[str, A
 
 _SOURCE_PLACEHOLDER = source_code_location_job.SourceCodeLocationJobFacet(type="url", url="x")
 """Stands, in a skeleton, for the sourceCodeLocation the event's own job facets carry."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Additions:
-    run: dict[str, Any]
-    job: dict[str, Any]
 
 
 def _retryable(error: Exception) -> bool:
@@ -375,8 +365,8 @@ class PrintingEmitter:
         self._engine_version = engine_version
 
     def emit(self, events: Sequence[Emittable]) -> EmitResult:
+        writer = EventJsonWriter(self._engine_version)
         for event in events:
-            body = event_dict(event, self._engine_version)
-            self._stream.write(json.dumps(body, sort_keys=True) + "\n")
+            self._stream.write(writer.json(event) + "\n")
         self._stream.flush()
         return EmitResult(accepted=len(events))

@@ -8,8 +8,8 @@ OpenLineage runs, and backends that order runs by id order them by start time.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from hashlib import sha256
-from uuid import UUID
 
 _TIME_BITS = 48
 _RANDOM_BITS = 128 - _TIME_BITS
@@ -25,12 +25,16 @@ def uuid7(instant: float, key: str) -> str:
     digest = int.from_bytes(sha256(key.encode("utf-8")).digest()[:10], "big")
     value = (millis << _RANDOM_BITS) | digest
     value = (value & ~_VERSION_MASK & ~_VARIANT_MASK) | _VERSION_7 | _VARIANT_RFC
-    return str(UUID(int=value))
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+# A run's id is asked for by each of its records, a step attempt's by its start and its end.
+@lru_cache(maxsize=4096)
 def job_run_id(dagster_run_id: str, started_at: float) -> str:
     return uuid7(started_at, f"dagster-run:{dagster_run_id}")
 
 
+@lru_cache(maxsize=4096)
 def step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
     return uuid7(started_at, f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")
