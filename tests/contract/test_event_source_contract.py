@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 
+from ol_dagster.adapters import dagster_events
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import EventSource, Position
@@ -146,3 +148,35 @@ def test_a_position_of_another_storage_is_a_clear_error(tmp_path: Path) -> None:
             source.read({"strategy": "storage_id", "after": 12}, 10)
         with pytest.raises(CursorError, match="reading strategy"):
             source.read(12, 10)
+
+
+@pytest.mark.parametrize("kept", [1, 10_000])
+@pytest.mark.parametrize("storage", STORAGES)
+def test_run_facts_are_the_same_on_whichever_page_a_run_begins(
+    storage: str, kept: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source keeps run facts from page to page (up to `_KNOWN_RUNS_KEPT` runs) and takes a
+    run's start from its RUN_START record; a source that meets a run mid-way asks the run
+    storage. Both must describe every record's run alike."""
+    monkeypatch.setattr(dagster_events, "_KNOWN_RUNS_KEPT", kept)
+    with dagster_instance(storage, tmp_path / "home") as instance:
+        etl.execute_in_process(instance=instance, tags={"team": "data"})
+        etl.execute_in_process(instance=instance)
+        kept_along, _ = _read_all(DagsterEventSource(instance), _start(instance), page=3)
+        fresh: list[DagsterRecord] = []
+        position = _start(instance)
+        while (batch := DagsterEventSource(instance).read(position, 3)).records:
+            fresh.extend(batch.records)
+            position = batch.position_after(len(batch.records))
+    assert len(kept_along) == len(fresh) == 2 * len(ETL_KINDS)
+
+    def run_side(record: DagsterRecord) -> tuple[object, ...]:
+        started = record.run_started_at
+        return (record.run_id, record.location, record.run, started and int(started * 1000))
+
+    assert [run_side(r) for r in kept_along] == [run_side(r) for r in fresh]
+    assert {r.run.tags for r in fresh} == {(("team", "data"),), ()}
+
+
+def _start(instance: DagsterInstance) -> Position:
+    return DagsterEventSource(instance).initial_position(0)
