@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
-from ol_dagster.domain.lineage import LineageEvent
+from ol_dagster.domain.lineage import Emittable, LineageEvent
+from ol_dagster.domain.ports import EmitResult, Position
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.run_state import RunState
 from ol_dagster.domain.translate import Translator
-from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource
+from tests.fakes import FakeBatch, FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource
 from tests.support.records import RunWriter, interleave
 
 
@@ -174,3 +177,59 @@ def test_no_event_is_lost_or_renamed_whatever_the_pages_and_failures(
     for types in per_run.values():
         assert types[0] == "START" and len(types) == 2, types
     assert all(e.parent is None or e.parent.run_id in per_run for e in expected)
+
+
+class _WatchedSource(FakeEventSource):
+    """Says when its second page has been read."""
+
+    def __init__(self, records: list[DagsterRecord]) -> None:
+        super().__init__(records)
+        self.second_page_read = threading.Event()
+
+    def read(self, after: Position, limit: int) -> FakeBatch:
+        batch = super().read(after, limit)
+        if self.reads == 2:
+            self.second_page_read.set()
+        return batch
+
+
+class _WaitingEmitter(FakeEmitter):
+    """Holds its first emit until the source has been asked for the page after it."""
+
+    def __init__(self, source: _WatchedSource) -> None:
+        super().__init__()
+        self.source = source
+        self.overlapped: bool | None = None
+        self.sent_when_second_page_read = -1
+
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+        if self.overlapped is None:
+            self.overlapped = self.source.second_page_read.wait(timeout=10)
+            self.sent_when_second_page_read = len(self.sent)
+        return super().emit(events)  # type: ignore[arg-type]
+
+
+def test_the_next_page_is_read_while_a_page_is_being_emitted() -> None:
+    records = _two_runs()
+    ports = Ports(records)
+    ports.source = source = _WatchedSource(records)
+    ports.emitter = emitter = _WaitingEmitter(source)
+    report = ports.tick(page_size=3)
+    assert emitter.overlapped, "the second page was read only after the first was sent"
+    assert emitter.sent_when_second_page_read == 0
+    # and the overlap changes nothing of what is sent, or in which order
+    assert report.caught_up and emitter.sent == _straight(records)
+
+
+def test_a_page_read_ahead_is_dropped_unsent_when_the_page_before_fails() -> None:
+    records = _two_runs()
+    ports = Ports(records)
+    ports.emitter.allowance = 2  # the first page's 3 events: the third is refused
+    report = ports.tick(page_size=3)
+    assert report.failure is not None
+    assert ports.source.reads == 2  # the second page was read ahead...
+    assert report.pages == 1  # ...and never sent
+    assert ports.emitter.sent == _straight(records)[:2]
+    assert report.records_read == 2
+    saved = ports.cursor.saved
+    assert saved is not None and saved.position == {"after": records[1].storage_id}

@@ -2,6 +2,7 @@
 
 Load the state, then page after page: read records, translate them, emit the events, and save
 the state, in that order, so the saved position never passes an event the backend did not accept.
+A page is read and translated while the page before it is being emitted (see `run_tick`).
 """
 
 from __future__ import annotations
