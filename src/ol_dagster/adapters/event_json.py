@@ -166,14 +166,7 @@ def job_dict(event: LineageEvent) -> JsonDict:
 
 
 def _job_doc_facets(docs: JobDocs) -> JsonDict:
-    facets: JsonDict = {}
-    if docs.description:
-        facets["documentation"] = _facet(_JOB_DOCS, description=docs.description)
-    if docs.owners:
-        facets["ownership"] = _facet(
-            _JOB_OWNERS,
-            owners=[{"name": name, "type": kind} for name, kind in map(owner, docs.owners)],
-        )
+    facets = _documented(docs.description, docs.owners, _JOB_DOCS, _JOB_OWNERS)
     if docs.source_url:
         facets["sourceCodeLocation"] = _facet(
             _SOURCE,
@@ -255,13 +248,7 @@ def dataset_facets_dict(dataset: Dataset) -> JsonDict:
                 for column, sources in dataset.column_lineage
             },
         )
-    if dataset.description:
-        facets["documentation"] = _facet(_DATASET_DOCS, description=dataset.description)
-    if dataset.owners:
-        facets["ownership"] = _facet(
-            _DATASET_OWNERS,
-            owners=[{"name": n, "type": t} for n, t in map(owner, dataset.owners)],
-        )
+    facets.update(_documented(dataset.description, dataset.owners, _DATASET_DOCS, _DATASET_OWNERS))
     if dataset.tags:
         facets["tags"] = _facet(
             _DATASET_TAGS,
@@ -279,6 +266,21 @@ def dataset_facets_dict(dataset: Dataset) -> JsonDict:
                     "type": "DAGSTER_ASSET",
                 }
             ],
+        )
+    return facets
+
+
+def _documented(
+    description: str | None, owners: tuple[str, ...], docs_schema: str, owners_schema: str
+) -> JsonDict:
+    """The documentation and ownership facets (of a job or of a dataset: same fields)."""
+    facets: JsonDict = {}
+    if description:
+        facets["documentation"] = _facet(docs_schema, description=description)
+    if owners:
+        facets["ownership"] = _facet(
+            owners_schema,
+            owners=[{"name": name, "type": kind} for name, kind in map(owner, owners)],
         )
     return facets
 
