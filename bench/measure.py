@@ -1,8 +1,17 @@
 """Timing helpers: medians of repetitions, so that one slow repetition on a shared machine does
-not move a figure."""
+not move a figure.
+
+Each repetition starts after a full garbage collection (untimed). A full collection walks every
+object of the process, so its pause depends on everything the benchmark holds (three Dagster
+instances, their backlogs) and it falls on whichever repetition crosses the collector's
+threshold: 100 to 300 ms here, on catch-ups of 300 to 800 ms. Starting each repetition from the
+same state keeps such pauses from landing on one side of a ratio by chance; the collections a
+repetition's own garbage triggers still count.
+"""
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 import tracemalloc
@@ -29,6 +38,7 @@ def median_rate(
     that count, runs untimed after each repetition."""
     rates, counts = [], set()
     for _ in range(repeat):
+        gc.collect()
         start = time.perf_counter()
         count = action()
         elapsed = time.perf_counter() - start

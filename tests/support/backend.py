@@ -40,7 +40,8 @@ class _Handler(BaseHTTPRequestHandler):
                 # POST /api/v1/lineage/batch takes a JSON array of events (the spec's batch API)
                 events = payload if isinstance(payload, list) else [payload]
                 backend.received.extend(events)
-                backend.headers.extend(dict(self.headers) for _ in events)
+                headers = dict(self.headers)  # one request's headers, shared by its events
+                backend.headers.extend(headers for _ in events)
                 backend.paths.append(self.path)
         payload = b"{}"
         self.send_response(status)
