@@ -15,19 +15,49 @@ from tests.support.schemas import OpenLineageSchemas
 
 
 @pytest.fixture(scope="module")
-def sales_lineage(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The graph's runs executed once, and what the sensor sent of them (read-only in tests)."""
-    sensor = openlineage_sensor(record_filter_limit=100)
-    defs = asset_graph.definitions(sensor)
+def sent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """The graph's runs executed once, and what a sensor sent of them through the stock `http`
+    transport and, from a fresh cursor, through the batch transport (read-only in tests)."""
     home = tmp_path_factory.mktemp("asset_lineage") / "home"
-    with running_backend() as backend, pytest.MonkeyPatch.context() as env:
-        for name in ("OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED", "OPENLINEAGE_NAMESPACE"):
-            env.delenv(name, raising=False)
-        env.setenv("OPENLINEAGE_URL", backend.url)
-        with dagster_instance("sqlite_sharded", home) as instance:
-            _execute(defs, instance)
-            SensorDriver(sensor, defs, instance).tick_until_caught_up()
-        return list(backend.received)
+    transports = {"http": {"OPENLINEAGE__TRANSPORT__TYPE": "http"}, "batch": BATCH_TRANSPORT}
+    sent: dict[str, list[dict[str, Any]]] = {}
+    with dagster_instance("sqlite_sharded", home) as instance:
+        _execute(asset_graph.definitions(openlineage_sensor()), instance)
+        for transport, variables in transports.items():
+            # a sensor of its own: each keeps one OpenLineage client, built at its first tick
+            sensor = openlineage_sensor(record_filter_limit=100)
+            defs = asset_graph.definitions(sensor)
+            with running_backend() as backend, pytest.MonkeyPatch.context() as env:
+                for name in ("OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED", "OPENLINEAGE_NAMESPACE"):
+                    env.delenv(name, raising=False)
+                env.setenv("OPENLINEAGE__TRANSPORT__URL", backend.url)
+                for name, value in variables.items():
+                    env.setenv(name, value)
+                SensorDriver(sensor, defs, instance).tick_until_caught_up()
+                sent[transport] = list(backend.received)
+                sent[f"{transport} paths"] = [{"path": path} for path in backend.paths]
+    return sent
+
+
+BATCH_TRANSPORT = {
+    "OPENLINEAGE__TRANSPORT__TYPE": "ol_dagster.adapters.http_batch.HttpBatchTransport",
+    "OPENLINEAGE__TRANSPORT__BATCH_SIZE": "7",
+}
+
+
+@pytest.fixture(scope="module")
+def sales_lineage(sent: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return sent["http"]
+
+
+def test_the_batch_transport_sends_exactly_what_the_stock_one_sends(
+    sent: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Its JSON is written without the client's objects; the events must not differ at all."""
+    assert len(sent["batch"]) == len(sent["http"]) > 20
+    assert sent["batch"] == sent["http"]
+    assert {p["path"] for p in sent["batch paths"]} == {"/api/v1/lineage/batch"}
+    assert {p["path"] for p in sent["http paths"]} == {"/api/v1/lineage"}
 
 
 def _execute(defs: Any, instance: DagsterInstance) -> None:
