@@ -141,6 +141,7 @@ def _batches(draw: st.DrawFn) -> list[Emittable]:
                         "error": st.none() | st.builds(ErrorDetail, message=_text),
                         "run_tags": _pairs,
                         "nominal_time": st.none() | _times,
+                        "nominal_end": st.none() | _times,
                         "inputs": st.lists(_datasets, max_size=1).map(tuple),
                         "outputs": st.lists(_datasets, max_size=1).map(tuple),
                         "job_docs": st.none() | st.builds(JobDocs, source_url=_maybe_text),

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.errors import UntranslatableRecord
 from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import EmitResult, Position
 from ol_dagster.domain.records import DagsterRecord
@@ -121,20 +123,46 @@ def test_after_storage_id_applies_only_without_a_cursor() -> None:
     assert [e.job.name for e in ports.emitter.sent] == ["b", "b"]
 
 
+class _SecondPerEmit(FakeEmitter):
+    """Each emit takes one second of the tick's clock, or `first` seconds the first time."""
+
+    def __init__(self, clock: FakeClock, first: float = 1.0) -> None:
+        super().__init__()
+        self.clock, self.first = clock, first
+        self.sent_at: list[float] = []
+        self.before_first: Callable[[], object] = lambda: None
+
+    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+        if not self.sent_at:
+            self.before_first()
+        self.sent_at.append(self.clock.now)
+        self.clock.now += self.first if len(self.sent_at) == 1 else 1.0
+        return super().emit(events)  # type: ignore[arg-type]
+
+
 def test_the_budget_stops_a_tick_between_pages() -> None:
     ports = Ports(_two_runs())
-    clock = iter(range(100))
-    report = run_tick(
-        source=ports.source,
-        cursor=ports.cursor,
-        emitter=ports.emitter,
-        translator=Translator("default"),
-        budget=TickBudget(page_size=2, seconds=2.5),
-        clock=lambda: float(next(clock)),
-    )
-    # the clock reads 1, 2, 3 after pages 1, 2, 3: no page starts past 2.5 s
+    ports.emitter = emitter = _SecondPerEmit(ports.clock)
+    report = ports.tick(page_size=2, seconds=2.5)
+    # pages are sent at 0, 1 and 2 s; none starts once the 2.5 s are spent
+    assert emitter.sent_at == [0.0, 1.0, 2.0]
     assert report.pages == 3 and not report.caught_up
     assert report.records_read == 6
+
+
+def test_a_page_read_ahead_is_not_sent_once_the_budget_is_spent() -> None:
+    """The next page is read while the one before is sent: if that sending outlasts the budget,
+    the page read ahead waits for the next tick instead of starting late."""
+    records = _two_runs()
+    ports = Ports(records)
+    ports.source = source = _WatchedSource(records)
+    ports.emitter = emitter = _SecondPerEmit(ports.clock, first=61.0)
+    emitter.before_first = lambda: source.second_page_read.wait(timeout=10)
+    report = ports.tick(page_size=3, seconds=60.0)
+    assert emitter.sent_at == [0.0] and report.pages == 1
+    assert report.records_read == 3 and not report.caught_up and report.failure is None
+    assert ports.tick(page_size=3, seconds=60.0).caught_up
+    assert ports.emitter.sent == _straight(records)
 
 
 @settings(max_examples=150, deadline=None)
@@ -200,12 +228,10 @@ class _WaitingEmitter(FakeEmitter):
         super().__init__()
         self.source = source
         self.overlapped: bool | None = None
-        self.sent_when_second_page_read = -1
 
     def emit(self, events: Sequence[Emittable]) -> EmitResult:
         if self.overlapped is None:
             self.overlapped = self.source.second_page_read.wait(timeout=10)
-            self.sent_when_second_page_read = len(self.sent)
         return super().emit(events)  # type: ignore[arg-type]
 
 
@@ -216,7 +242,6 @@ def test_the_next_page_is_read_while_a_page_is_being_emitted() -> None:
     ports.emitter = emitter = _WaitingEmitter(source)
     report = ports.tick(page_size=3)
     assert emitter.overlapped, "the second page was read only after the first was sent"
-    assert emitter.sent_when_second_page_read == 0
     # and the overlap changes nothing of what is sent, or in which order
     assert report.caught_up and emitter.sent == _straight(records)
 
@@ -233,3 +258,35 @@ def test_a_page_read_ahead_is_dropped_unsent_when_the_page_before_fails() -> Non
     assert report.records_read == 2
     saved = ports.cursor.saved
     assert saved is not None and saved.position == {"after": records[1].storage_id}
+
+
+class _FailingOnSecondPage(Translator):
+    """A translator with a bug that shows on the second page."""
+
+    def __init__(self) -> None:
+        super().__init__("default")
+        self.pages = 0
+
+    def translate_all(
+        self, state: RunState, records: Iterable[DagsterRecord]
+    ) -> tuple[list[Emittable], list[int], list[UntranslatableRecord]]:
+        self.pages += 1
+        if self.pages == 2:
+            raise RuntimeError("a bug")
+        return super().translate_all(state, records)
+
+
+def test_a_bug_in_translating_the_next_page_is_raised_after_the_page_before_is_saved() -> None:
+    records = _two_runs()
+    ports = Ports(records)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_tick(
+            source=ports.source,
+            cursor=ports.cursor,
+            emitter=ports.emitter,
+            translator=_FailingOnSecondPage(),
+            budget=TickBudget(page_size=3, seconds=60.0),
+        )
+    assert ports.emitter.sent == _straight(records[:3])
+    saved = ports.cursor.saved
+    assert saved is not None and saved.position == {"after": records[2].storage_id}

@@ -103,7 +103,8 @@ def run_tick(
     page is read and translated, as if the pending one were accepted. The next page's events are
     sent only once the pending page is settled: all of it accepted and the cursor saved past it.
     If it is not, the page read ahead is dropped unsent and the tick stops, the cursor after the
-    last record whose events all arrived. Waits on the database and on the backend overlap.
+    last record whose events all arrived. Nor is it sent once the budget is spent: no page starts
+    late. Waits on the database and on the backend overlap.
     """
     deadline = clock() + budget.seconds
     state = cursor.load() or TailState(source.initial_position(after_storage_id), RunState())
@@ -115,17 +116,27 @@ def run_tick(
         while True:
             page: _Page | None = None
             read_error: Exception | None = None
+            bug: Exception | None = None
             if pending is None or not (pending.last or clock() >= deadline):
                 try:
                     batch = source.read(ahead.position, budget.page_size)
                 except Exception as error:  # noqa: BLE001  (reported below, or raised)
                     read_error = error
                 else:
-                    page = _translated(batch, translator, ahead, budget.page_size)
+                    try:
+                        page = _translated(batch, translator, ahead, budget.page_size)
+                    except Exception as error:  # noqa: BLE001  (raised after settling)
+                        bug = error
             if pending is not None:
                 state, complete = _settle(pending, translator, cursor, report)
+                if bug is not None:
+                    raise bug
                 if not complete:
                     break  # the page read ahead is dropped: it resumes from `state` next tick
+                if page is not None and clock() >= deadline:
+                    break  # out of budget while the pending page was sent: no new page starts
+            if bug is not None:
+                raise bug
             if read_error is not None:
                 if not report.progressed:
                     raise read_error
