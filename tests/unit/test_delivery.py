@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ol_dagster.app.tick import EMIT_CHUNK, TickBudget, run_tick
+from ol_dagster.app.tick import FIRST_CHUNK, MAX_CHUNK, TickBudget, run_tick
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.translate import Translator
 from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource, FlakyEmitter
@@ -107,30 +107,44 @@ def test_a_rejection_that_sending_again_cannot_mend_is_not_retried() -> None:
 
 
 class SlowEmitter(FakeEmitter):
-    """Each call takes 10 s of the tick's clock."""
+    """Each event takes `seconds` of the tick's clock to send, and `calls` keeps chunk sizes."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
         super().__init__()
-        self.clock = clock
+        self.clock, self.seconds = clock, seconds
+        self.calls: list[int] = []
 
     def emit(self, events):  # type: ignore[no-untyped-def]
-        self.clock.now += 10
+        self.calls.append(len(events))
+        self.clock.now += self.seconds * len(events)
         return super().emit(events)
 
 
 def test_a_long_page_stops_at_the_budget_between_chunks_and_resumes_next_tick() -> None:
-    # one event a record, 3.2 chunks of events in all
-    records = [r for _ in range(EMIT_CHUNK * 4 // 5) for r in RunWriter("a").successful(["x"])]
+    """A backend 100 ms an event away: chunks shrink to about a second's worth, so the tick ends
+    about a second past its budget, not a whole page of events later."""
+    records = [r for _ in range(200) for r in RunWriter("a").successful(["x"])]  # 800 events
     source, clock, cursor = FakeEventSource(records), FakeClock(), FakeCursorStore()
-    emitter = SlowEmitter(clock)
+    emitter = SlowEmitter(clock, seconds=0.1)
     budget = TickBudget(page_size=len(records), seconds=25.0)
     first = _tick(source, cursor, emitter, clock, budget)
-    sent = 3 * EMIT_CHUNK  # 3 chunks in 30 s, the third started at 20 s
+    assert emitter.calls[:3] == [FIRST_CHUNK, 10, 10]  # 5 s for the first chunk: cut to 1 s
+    assert 25.0 <= clock.now <= 26.0 + 1e-9
+    sent = len(emitter.sent)
     assert f"read {sent} records in 1 pages, emitted {sent} events" in first
     assert "more to read" in first
-    second = _tick(source, cursor, emitter, clock, budget)
-    assert f"read {len(records) - sent} records" in second and "caught up" in second
+    while "caught up" not in _tick(source, cursor, emitter, clock, budget):
+        pass
     assert emitter.sent == [e for e in _events_of(records)]
+
+
+def test_chunks_grow_to_a_full_batch_when_sending_is_fast() -> None:
+    records = [r for _ in range(500) for r in RunWriter("a").successful(["x"])]  # 2,000 events
+    clock = FakeClock()
+    emitter = SlowEmitter(clock, seconds=0.0001)
+    _tick(FakeEventSource(records), FakeCursorStore(), emitter, clock, TickBudget(2000, 25.0))
+    assert emitter.calls[:5] == [50, 100, 200, 400, MAX_CHUNK]
+    assert sum(emitter.calls) == 2000
 
 
 def _events_of(records: list[DagsterRecord]) -> list[object]:

@@ -111,6 +111,7 @@ def run_tick(
     report = TickReport()
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     ahead = state  # the state once every page read so far is accepted
+    pace = _Pace()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ol-dagster-emit") as sender:
         pending: _Page | None = None
         while True:
@@ -150,7 +151,15 @@ def run_tick(
             report.pages += 1
             pending, ahead = page, page.ahead
             page.sent = sender.submit(
-                _emit_with_retries, emitter, page.events, budget, deadline, clock, sleep, report
+                _emit_with_retries,
+                emitter,
+                page.events,
+                budget,
+                deadline,
+                clock,
+                sleep,
+                report,
+                pace,
             )
     for skip in report.skipped:
         logger.warning("ol-dagster skipped %s", skip)
@@ -225,10 +234,29 @@ def _forget_dead_runs(
     return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
 
 
-EMIT_CHUNK = 500
-"""Events sent between two looks at the clock, so a page of many events keeps to the budget: about
-half a second through the stock `http` transport, a few milliseconds through the batch one (as
-one request with its default batch size, which the emitter splits further if it is smaller)."""
+CHUNK_SECONDS = 1.0
+"""About how long one chunk of events should take to send. The clock is looked at between
+chunks, so this bounds how far a tick can run past its budget."""
+FIRST_CHUNK = 50
+MAX_CHUNK = 500
+"""A batch transport's request at its default batch size."""
+
+
+@dataclass(slots=True)
+class _Pace:
+    """How many events a chunk holds: grown (at most doubled) while chunks are sent in well
+    under `CHUNK_SECONDS`, cut in proportion when they take longer. A batch transport soon sends
+    `MAX_CHUNK` a request; the stock transport against a backend 100 ms away, about 10."""
+
+    size: int = FIRST_CHUNK
+
+    def measured(self, events: int, seconds: float) -> None:
+        if events < self.size:
+            return  # a short chunk (a page's end, a failure) says little about speed
+        if seconds * 2 <= CHUNK_SECONDS:
+            self.size = min(self.size * 2, MAX_CHUNK)
+        elif seconds > CHUNK_SECONDS:
+            self.size = max(1, int(self.size * CHUNK_SECONDS / seconds))
 
 
 def _emit_with_retries(
@@ -239,14 +267,17 @@ def _emit_with_retries(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     report: TickReport,
+    pace: _Pace,
 ) -> EmitResult:
     """Emit in chunks while the budget lasts, retrying what was not accepted with a growing
     delay; a failure that sending again cannot mend is not retried."""
     accepted, delay = 0, budget.first_retry_delay
     while accepted < len(events):
-        if accepted and clock() >= deadline:
+        started = clock()
+        if accepted and started >= deadline:
             return EmitResult(accepted=accepted)  # out of time: the rest goes next tick
-        result = emitter.emit(events[accepted : accepted + EMIT_CHUNK])
+        result = emitter.emit(events[accepted : accepted + pace.size])
+        pace.measured(result.accepted, clock() - started)
         accepted += result.accepted
         if result.failure is None:
             delay = budget.first_retry_delay
