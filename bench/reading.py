@@ -13,8 +13,8 @@ from dagster import (
     EventLogEntry,
     RunStatusChangeRecordsFilter,
 )
-from dagster._core.event_api import EventLogCursor
 
+from ol_dagster.adapters.dagster_compat import run_records_cursor
 from ol_dagster.adapters.dagster_events import EVENT_TYPES, PER_RUN, DagsterEventSource
 from ol_dagster.domain.ports import Position
 
@@ -55,7 +55,7 @@ def _run_pages(
     while True:
         connection = instance.get_records_for_run(
             run_id,
-            cursor=EventLogCursor.from_storage_id(after).to_string(),
+            cursor=run_records_cursor(after),
             of_type=set(EVENT_TYPES),
             limit=page,
         )

@@ -32,8 +32,8 @@ from dagster import (
     TimeWindowPartitionsDefinition,
     UrlCodeReference,
 )
-from dagster._core.definitions.dependency import NodeHandle
 
+from ol_dagster.adapters.dagster_compat import node_handle
 from ol_dagster.domain.datasets import CheckResult, Column, ColumnSource, Dataset, DatasetId
 from ol_dagster.domain.records import JobDocs
 
@@ -142,7 +142,9 @@ class AssetCatalog:
         repository = self._repository
         if repository is None or not repository.has_job(job_name):
             return None
-        handle = NodeHandle.from_string(step_key.split("[", 1)[0])
+        handle = node_handle(step_key)
+        if handle is None:  # pragma: no cover - a Dagster release that moved NodeHandle
+            return None
         return repository.get_job(job_name).asset_layer.get_assets_def_for_node(handle)
 
     def _find_asset_step(self, job_name: str, step_key: str) -> bool:

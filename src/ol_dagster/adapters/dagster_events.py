@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from dagster import (
     DagsterEventType,
@@ -24,16 +25,10 @@ from dagster import (
     RunsFilter,
     RunStatusChangeRecordsFilter,
 )
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
-from dagster._core.event_api import (  # the documented way to page a run's records
-    EventLogCursor,
-    RunStatusChangeEventType,
-)
-from dagster._core.events import AssetObservationData, StepMaterializationData
 from dagster_shared.error import SerializableErrorInfo
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_compat import run_records_cursor
 from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
@@ -92,7 +87,10 @@ class _RunFacts:
     facts: RunFacts = NO_RUN_FACTS
 
 
-_DISCOVERY_TYPES: tuple[RunStatusChangeEventType, ...] = (
+_DiscoveryType = Literal[
+    DagsterEventType.RUN_START, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED
+]
+_DISCOVERY_TYPES: tuple[_DiscoveryType, ...] = (
     DagsterEventType.RUN_START,
     DagsterEventType.RUN_FAILURE,
     DagsterEventType.RUN_CANCELED,
@@ -101,6 +99,7 @@ _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
 _PARTITION_TAG = "dagster/partition"
+_DATA_VERSION_TAG = "dagster/data_version"
 
 
 def _nominal_time(tags: Mapping[str, str]) -> float | None:
@@ -202,7 +201,7 @@ class DagsterEventSource:
                 break
             connection = self._instance.get_records_for_run(
                 run_id,
-                cursor=EventLogCursor.from_storage_id(last).to_string(),
+                cursor=run_records_cursor(last),
                 of_type=set(EVENT_TYPES),
                 limit=limit - len(found),
             )
@@ -358,23 +357,23 @@ class DagsterEventSource:
 
     def _datasets_of(self, entry: EventLogEntry) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
         """The assets an event is about, and for a materialization the assets upstream of it."""
-        event, catalog = entry.dagster_event, self._catalog
-        data = event.event_specific_data if event is not None else None
-        if isinstance(data, StepMaterializationData):
-            materialization = data.materialization
+        catalog = self._catalog
+        materialization = entry.asset_materialization
+        if materialization is not None:
             key = materialization.asset_key
             dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
             return (dataset,), catalog.upstream(key)
-        if isinstance(data, AssetObservationData):
-            observation = data.asset_observation
-            version = observation.tags.get(DATA_VERSION_TAG) if observation.tags else None
+        observation = entry.asset_observation
+        if observation is not None:
+            version = observation.tags.get(_DATA_VERSION_TAG) if observation.tags else None
             dataset = catalog.observed(
                 observation.asset_key, observation.metadata, observation.partition, version
             )
             return (dataset,), ()
-        if isinstance(data, AssetCheckEvaluation):
-            severity = data.severity.value if data.severity is not None else None
-            return (catalog.checked(data.asset_key, data.check_name, data.passed, severity),), ()
+        check = entry.asset_check_evaluation
+        if check is not None:
+            severity = check.severity.value if check.severity is not None else None
+            return (catalog.checked(check.asset_key, check.check_name, check.passed, severity),), ()
         return (), ()
 
 
