@@ -3,14 +3,18 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck check bench clean
+.PHONY: install demo test lint typecheck check bench matrix matrix-lowest matrix-newest example clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Reinstalled only when what it installs from changes (the package itself is editable).
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints/dev.txt
+	$(BIN)/python -m pip install --quiet -c constraints/dev.txt -e '.[dev]'
+	touch $@
 
 demo: install
 	$(BIN)/ol-dagster-demo --events-file ol-demo-events.jsonl
@@ -27,8 +31,18 @@ typecheck: install
 
 check: lint typecheck test
 
+# The suite at the lowest and at the newest versions pyproject.toml admits, each in its own venv.
+matrix: matrix-lowest matrix-newest
+
+matrix-lowest matrix-newest:
+	PY=$(PY) bash .ci/matrix $(@:matrix-%=%)
+
+# The example code location in Dagster's UI and daemon (http://127.0.0.1:3000).
+example: install
+	$(BIN)/dagster dev -w examples/workspace.yaml
+
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache ol-demo-events.jsonl
+	rm -rf $(VENV) .venv-lowest .venv-newest .mypy_cache .pytest_cache .ruff_cache ol-demo-events.jsonl

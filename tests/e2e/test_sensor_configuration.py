@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, Definitions, reconstructable
 from dagster._core.execution.api import execute_run
-from dagster._core.remote_origin import (
-    RegisteredCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
+
+try:
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+except ImportError:  # Dagster < 1.12 kept the origins in remote_representation
+    from dagster._core.remote_representation.origin import (  # type: ignore[no-redef]
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
 
 from ol_dagster import openlineage_sensor
 from ol_dagster.domain.errors import BackendError, ConfigurationError, CursorError

@@ -141,10 +141,7 @@ def _storage_yaml(storage: str, home: Path) -> Iterator[str]:
                 "storage:\n  postgres:\n    postgres_db:\n"
                 f"      username: {POSTGRES_USER}\n      password: ''\n"
                 f"      hostname: {POSTGRES_HOST}\n      port: {POSTGRES_PORT}\n"
-                f"      db_name: {name}\n"
-                # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which dagster-postgres
-                # does not install; it ships psycopg2.
-                "      scheme: postgresql+psycopg2\n"
+                f"      db_name: {name}\n"  # Dagster's documented config: no `scheme`
             )
     else:
         raise ValueError(storage)

@@ -33,7 +33,7 @@ from dagster import (
     UrlCodeReference,
 )
 
-from ol_dagster.adapters.dagster_compat import node_handle
+from ol_dagster.adapters.dagster_compat import assets_def_of_step
 from ol_dagster.domain.datasets import CheckResult, Column, ColumnSource, Dataset, DatasetId
 from ol_dagster.domain.records import JobDocs
 
@@ -142,10 +142,7 @@ class AssetCatalog:
         repository = self._repository
         if repository is None or not repository.has_job(job_name):
             return None
-        handle = node_handle(step_key)
-        if handle is None:  # pragma: no cover - a Dagster release that moved NodeHandle
-            return None
-        return repository.get_job(job_name).asset_layer.get_assets_def_for_node(handle)
+        return assets_def_of_step(repository.get_job(job_name), step_key)
 
     def _find_asset_step(self, job_name: str, step_key: str) -> bool:
         return self._assets_of_step(job_name, step_key) is not None
