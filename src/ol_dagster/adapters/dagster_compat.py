@@ -46,6 +46,17 @@ def node_handle(step_key: str) -> Any | None:
     return _NodeHandle.from_string(step_key.split("[", 1)[0])
 
 
+def assets_def_of_step(job: Any, step_key: str) -> Any | None:
+    """The AssetsDefinition a step of `job` computes, or None for a plain op (or if unknown)."""
+    handle = node_handle(step_key)
+    if handle is None:  # pragma: no cover
+        return None
+    layer = job.asset_layer
+    # Dagster 1.12 renamed AssetLayer.assets_def_for_node to get_assets_def_for_node.
+    find = getattr(layer, "get_assets_def_for_node", None) or layer.assets_def_for_node
+    return find(handle)
+
+
 def run_records_cursor(after_storage_id: int) -> str:
     """The `get_records_for_run` cursor that reads a run's records after `after_storage_id`."""
     if _EventLogCursor is None:  # pragma: no cover
@@ -56,3 +67,34 @@ def run_records_cursor(after_storage_id: int) -> str:
             "event-log storage."
         )
     return str(_EventLogCursor.from_storage_id(after_storage_id).to_string())
+
+
+# Which storage ids exist, whatever their event type: a reader that filters by type cannot tell a
+# record of another type from an insert that has not committed yet. No public API lists them; SQL
+# event-log storages (SQLite, PostgreSQL, MySQL) expose `index_connection()` and keep every record
+# in the `event_logs` table. If either moves, or for a storage that is not SQL, `committed_ids`
+# returns None and the reader passes ids in order as it did before gaps were tracked (a warning
+# is logged), which is exact wherever writers commit in id order.
+_COMMITTED_IDS = "SELECT id FROM event_logs WHERE id > :lo AND id <= :hi"
+
+
+def commits_out_of_id_order(storage: Any) -> bool:
+    """Whether a storage's writers may commit a higher storage id before a lower one: SQLite
+    serialises its writers (ids commit in order); PostgreSQL and MySQL do not."""
+    connect = getattr(storage, "index_connection", None)
+    if connect is None:
+        return False
+    with connect() as connection:
+        return str(connection.dialect.name) != "sqlite"
+
+
+def committed_ids(storage: Any, after: int, upto: int) -> set[int] | None:
+    """The storage ids in (`after`, `upto`] that are committed, of every event type."""
+    import sqlalchemy  # Dagster's own dependency
+
+    try:
+        with storage.index_connection() as connection:
+            rows = connection.execute(sqlalchemy.text(_COMMITTED_IDS), {"lo": after, "hi": upto})
+            return {int(row[0]) for row in rows}
+    except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
+        return None
