@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck check bench matrix matrix-lowest matrix-newest example clean
+.PHONY: install demo test lint typecheck check bench bench-commit-order matrix matrix-lowest matrix-newest example clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ example: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# PostgreSQL committing out of storage-id order, live: writers, stalled inserts, fast ticks.
+bench-commit-order: install
+	$(BIN)/python bench/commit_order.py
 
 clean:
 	rm -rf $(VENV) .venv-lowest .venv-newest .mypy_cache .pytest_cache .ruff_cache ol-demo-events.jsonl

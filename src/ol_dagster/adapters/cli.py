@@ -282,9 +282,10 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
     age = (
         f", newest record read {time.time() - state.log_time:,.0f} s ago" if state.log_time else ""
     )
+    waiting = source.gaps_note(state.position)
     _say(
         "cursor",
         f"{len(state.runs.runs)} runs open, {len(cursor):,} bytes, "
-        f"{behind} storage ids behind the log{age}",
+        f"{behind} storage ids behind the log{age}" + (f"; {waiting}" if waiting else ""),
     )
     return 0

@@ -75,7 +75,7 @@ def run_records_cursor(after_storage_id: int) -> str:
 # in the `event_logs` table. If either moves, or for a storage that is not SQL, `committed_ids`
 # returns None and the reader passes ids in order as it did before gaps were tracked (a warning
 # is logged), which is exact wherever writers commit in id order.
-_COMMITTED_IDS = "SELECT id FROM event_logs WHERE id > :lo AND id <= :hi"
+_COMMITTED_IDS = "SELECT id, dagster_event_type FROM event_logs WHERE id > :lo AND id <= :hi"
 
 
 def commits_out_of_id_order(storage: Any) -> bool:
@@ -88,13 +88,14 @@ def commits_out_of_id_order(storage: Any) -> bool:
         return str(connection.dialect.name) != "sqlite"
 
 
-def committed_ids(storage: Any, after: int, upto: int) -> set[int] | None:
-    """The storage ids in (`after`, `upto`] that are committed, of every event type."""
+def committed_ids(storage: Any, after: int, upto: int) -> dict[int, str] | None:
+    """The storage ids in (`after`, `upto`] that are committed, each with its Dagster event type
+    (`""` for a plain log message)."""
     import sqlalchemy  # Dagster's own dependency
 
     try:
         with storage.index_connection() as connection:
             rows = connection.execute(sqlalchemy.text(_COMMITTED_IDS), {"lo": after, "hi": upto})
-            return {int(row[0]) for row in rows}
+            return {int(row[0]): str(row[1] or "") for row in rows}
     except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
         return None

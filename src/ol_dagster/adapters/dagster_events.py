@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from dagster import (
     DagsterEventType,
@@ -28,7 +30,11 @@ from dagster import (
 from dagster_shared.error import SerializableErrorInfo
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
-from ol_dagster.adapters.dagster_compat import run_records_cursor
+from ol_dagster.adapters.dagster_compat import (
+    commits_out_of_id_order,
+    committed_ids,
+    run_records_cursor,
+)
 from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
@@ -47,6 +53,8 @@ from ol_dagster.domain.records import (
 logger = logging.getLogger("ol_dagster")
 
 EVENT_TYPES = frozenset(DagsterEventType[kind.value] for kind in RecordKind)
+_EVENT_TYPE_VALUES = frozenset(event_type.value for event_type in EVENT_TYPES)
+"""As the event log's `dagster_event_type` column stores them (RUN_START is PIPELINE_START)."""
 _RUN_END_NAMES = frozenset(kind.value for kind in RUN_END_KINDS)
 # Dagster names the repository of a code location built from `Definitions` like this; the name the
 # user chose is then the code location's.
@@ -95,6 +103,16 @@ _DISCOVERY_TYPES: tuple[_DiscoveryType, ...] = (
     DagsterEventType.RUN_FAILURE,
     DagsterEventType.RUN_CANCELED,
 )
+GAP_WAIT_SECONDS = 60.0
+"""How long a missing storage id holds the reader back before it is taken as never coming.
+
+Dagster writes each event in a short transaction of its own (one INSERT; asset events add a few
+index rows): a healthy commit takes milliseconds, a stalled one (I/O, a descheduled backend, lock
+waits) seconds. An id missing for a minute is, in practice, a rolled-back insert or ids a
+PostgreSQL restart skipped (up to 32 of its sequence cache), which never appear: waiting longer
+would only delay all lineage after such a hole. Set by OL_DAGSTER_GAP_WAIT_SECONDS."""
+_GAPS_KEPT = 1_000
+"""At most this many missing ids are remembered; the ones after wait their turn."""
 _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
@@ -120,15 +138,21 @@ class DagsterEventSource:
         instance: DagsterInstance,
         catalog: AssetCatalog | None = None,
         until_storage_id: int | None = None,
+        gap_wait_seconds: float = GAP_WAIT_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """`until_storage_id` bounds what is read (a replay of history): records after it, or on
-        run-sharded storage runs that started after it in the run-status index, are left out."""
+        run-sharded storage runs that started after it in the run-status index, are left out.
+        `gap_wait_seconds`: how long a storage id that has not appeared holds the reader back."""
         self._instance = instance
+        self._gap_wait = gap_wait_seconds
+        self._clock = clock
         self._catalog = catalog if catalog is not None else AssetCatalog(None)
         self._until = until_storage_id
         self._storage = instance.event_log_storage
         self._known_facts: dict[str, _RunFacts] = {}
         self.strategy = PER_RUN if self._storage.is_run_sharded else GLOBAL
+        self._gaps_possible = self.strategy == GLOBAL and commits_out_of_id_order(self._storage)
         logger.info(
             "ol-dagster reads %s with the %s strategy",
             type(self._storage).__name__,
@@ -144,7 +168,7 @@ class DagsterEventSource:
         if self.strategy == PER_RUN:
             index, runs = _per_run_position(after)
             return self._read_per_run(index, runs, limit)
-        return self._read_global(_global_position(after), limit)
+        return self._read_global(*_global_position(after), limit)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         if self.strategy != PER_RUN:
@@ -154,7 +178,7 @@ class DagsterEventSource:
         return {"strategy": PER_RUN, "index": index, "runs": kept}
 
     # -- global storage id ------------------------------------------------------------------
-    def _read_global(self, after: int, limit: int) -> _GlobalBatch:
+    def _read_global(self, after: int, gaps: Mapping[int, float], limit: int) -> _GlobalBatch:
         with warnings.catch_warnings():
             # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
             # it is one indexed `IN` query, where one call per type would be nine.
@@ -166,7 +190,71 @@ class DagsterEventSource:
             )
         until = self._until
         kept = [(i, e) for i, e in entries.items() if until is None or i <= until]
-        return _GlobalBatch(self._to_records(kept), after)
+        waiting: dict[int, float] = {}
+        if self._gaps_possible and kept:
+            kept, waiting = self._before_gaps(after, kept, gaps)
+        return _GlobalBatch(self._to_records(kept), after, waiting)
+
+    def _before_gaps(
+        self, after: int, kept: list[tuple[int, EventLogEntry]], gaps: Mapping[int, float]
+    ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float]]:
+        """The records before the first storage id that may still appear, and the ids not seen
+        yet with when each was first missed.
+
+        On PostgreSQL a storage id is drawn when a row is inserted and shows when its transaction
+        commits: an id missing below committed ones is an insert still in flight, or one rolled
+        back, which never appears. The reader does not pass a missing id until it has been missing
+        for `gap_wait_seconds`, by the sensor's clock or by the log's own (the timestamp of the
+        record after it: history read long after it was written has no insert in flight).
+        """
+        committed = committed_ids(self._storage, after, kept[-1][0])
+        if committed is None:  # pragma: no cover - a storage that is not SQL
+            return kept, {}
+        now = self._clock()
+        read = {i for i, _ in kept}
+        # Missing: not committed yet, or committed between the page's query and this one (a
+        # record of a type read here that the page lacks: read again next time).
+        missing = [
+            i
+            for i in range(after + 1, kept[-1][0] + 1)
+            if i not in committed or (committed[i] in _EVENT_TYPE_VALUES and i not in read)
+        ]
+        waiting = {gap: gaps.get(gap, now) for gap in missing[:_GAPS_KEPT]}
+        released = []
+        for gap in missing:
+            written_after = next(e.timestamp for i, e in kept if i > gap)
+            if now - min(waiting.get(gap, now), written_after) < self._gap_wait:
+                return [(i, e) for i, e in kept if i < gap], {
+                    g: t for g, t in waiting.items() if g >= gap
+                }
+            released.append(gap)
+        if released:
+            logger.warning(
+                "ol-dagster: storage ids %s never appeared within %.0f s (rolled-back inserts); "
+                "reading on past them",
+                _id_ranges(released),
+                self._gap_wait,
+            )
+        return kept, {}
+
+    def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
+        """The storage ids a position waits on, each with when it was first missed."""
+        if self.strategy != GLOBAL:
+            return []
+        return sorted(_global_position(position)[1].items())
+
+    def gaps_note(self, position: Position) -> str | None:
+        """What a position waits on, for people; None when it waits on nothing."""
+        gaps = self.gaps_waited_on(position)
+        if not gaps:
+            return None
+        first, missed = gaps[0]
+        waited = max(self._clock() - missed, 0)
+        ids = "storage id" if len(gaps) == 1 else "storage ids"
+        return (
+            f"waiting on {len(gaps)} {ids} not committed yet (the first, {first}, for "
+            f"{waited:,.1f} s of at most {self._gap_wait:,.0f} s)"
+        )
 
     @staticmethod
     def storage_id_done(position: Position) -> int | None:
@@ -401,10 +489,15 @@ def _timestamp(value: object) -> float | None:
 class _GlobalBatch:
     records: Sequence[DagsterRecord]
     after: int
+    waiting: Mapping[int, float]
+    """Storage ids after the records that have not appeared yet, with when each was missed."""
 
     def position_after(self, count: int) -> Position:
         last = self.records[count - 1].storage_id if count else self.after
-        return {"strategy": GLOBAL, "after": last}
+        position: dict[str, Position] = {"strategy": GLOBAL, "after": last}
+        if self.waiting:
+            position["gaps"] = [[gap, round(missed, 1)] for gap, missed in self.waiting.items()]
+        return position
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,15 +536,51 @@ def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
     raise _wrong_strategy(position, LEGACY_STRATEGY)
 
 
-def _global_position(position: Position) -> int:
+def _global_position(position: Position) -> tuple[int, dict[int, float]]:
     legacy = _legacy_position(position)
     if legacy is not None:
-        return legacy[0]
+        return legacy[0], {}
     if isinstance(position, dict) and position.get("strategy") == GLOBAL:
-        after = position.get("after")
-        if isinstance(after, int) and not isinstance(after, bool) and after >= -1:
-            return after
+        after, gaps = position.get("after"), _gaps(position.get("gaps", []))
+        if _is_int(after) and after >= -1 and gaps is not None:
+            return after, gaps
     raise _wrong_strategy(position, GLOBAL)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _gaps(value: Position) -> dict[int, float] | None:
+    """[[storage id, when first missed (POSIX seconds)], ...], or None if that is not it."""
+    if not isinstance(value, list) or len(value) > _GAPS_KEPT:
+        return None
+    gaps: dict[int, float] = {}
+    for gap in value:
+        if not (isinstance(gap, list) and len(gap) == 2):
+            return None
+        storage_id, missed = gap
+        if not _is_int(storage_id) or not isinstance(missed, (int, float)) or _is_bool(missed):
+            return None
+        if not math.isfinite(missed):
+            return None
+        gaps[storage_id] = float(missed)
+    return gaps
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _id_ranges(ids: Sequence[int]) -> str:
+    """`[3, 4, 5, 9]` -> `3-5, 9`"""
+    spans: list[list[int]] = []
+    for i in ids:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:

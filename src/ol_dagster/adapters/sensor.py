@@ -78,6 +78,9 @@ def _lag(source: DagsterEventSource, report: TickReport) -> str:
     """How far the sensor trails the event log after this tick."""
     behind = source.storage_ids_behind(report.position)
     ids = f"{behind:,} storage ids" if behind is not None else "? storage ids"
+    waiting = source.gaps_note(report.position)
+    if waiting:
+        ids += f", {waiting}"
     if not report.log_time:
         return f"lag {ids}"
     return f"lag {ids}, newest record read {max(time.time() - report.log_time, 0):,.0f} s ago"

@@ -43,5 +43,7 @@ class Container(containers.DeclarativeContainer):
         asset_namespace=settings.provided.ol_dagster_asset_namespace,
         storage_namespaces=settings.provided.ol_dagster_storage_namespaces,
     )
-    event_source = providers.Factory(DagsterEventSource)
+    event_source = providers.Factory(
+        DagsterEventSource, gap_wait_seconds=settings.provided.ol_dagster_gap_wait_seconds
+    )
     cursor_store = providers.Factory(JsonCursorStore)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
 from ol_dagster.domain.errors import ConfigurationError
 
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
         default=DEFAULT_OPEN_RUN_MAX_AGE_SECONDS / 3600,
         gt=0,
         description="A run open this long without an end (a killed process) is forgotten.",
+    )
+    ol_dagster_gap_wait_seconds: float = Field(
+        default=GAP_WAIT_SECONDS,
+        ge=0,
+        description="How long a storage id that has not appeared (PostgreSQL commits out of "
+        "order) holds the reader back before it is taken as a rolled-back insert.",
     )
 
     ol_dagster_asset_namespace: str = Field(
