@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from uuid import UUID
 
 from ol_dagster.domain.run_ids import job_run_id, step_run_id, uuid7
@@ -33,3 +34,14 @@ def test_ids_are_uuid7_with_the_start_time_in_milliseconds() -> None:
 def test_ids_sort_by_start_time() -> None:
     earlier, later = uuid7(1_700_000_000.0, "zzz"), uuid7(1_700_000_000.002, "aaa")
     assert UUID(earlier) < UUID(later)
+
+
+def test_a_run_read_from_its_start_record_or_from_the_run_storage_gets_one_id() -> None:
+    # Dagster's run storage keeps the RUN_START record's timestamp as a datetime (microseconds):
+    # this one falls on the other side of a millisecond once stored.
+    recorded = 1700388936.9589996
+    stored = datetime.fromtimestamp(recorded, tz=timezone.utc).timestamp()
+    assert int(recorded * 1000) != int(stored * 1000)
+
+    assert job_run_id("a1", recorded) == job_run_id("a1", stored)
+    assert step_run_id("a1", "load", 1, recorded) == step_run_id("a1", "load", 1, stored)

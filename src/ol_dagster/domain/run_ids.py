@@ -20,8 +20,13 @@ _VARIANT_MASK = 0b11 << 62
 
 
 def uuid7(instant: float, key: str) -> str:
-    """A UUIDv7 for `instant` (POSIX seconds) whose other 74 bits are derived from `key`."""
-    millis = int(instant * 1000) & ((1 << _TIME_BITS) - 1)
+    """A UUIDv7 for `instant` (POSIX seconds) whose other 74 bits are derived from `key`.
+
+    `instant` is taken to the microsecond first, as Dagster's run storage keeps a run's start
+    (a datetime of its RUN_START record's timestamp): the record's own timestamp and the run
+    storage's start then give the same id, whichever of the two a reader saw first.
+    """
+    millis = (round(instant * 1_000_000) // 1000) & ((1 << _TIME_BITS) - 1)
     digest = int.from_bytes(sha256(key.encode("utf-8")).digest()[:10], "big")
     value = (millis << _RANDOM_BITS) | digest
     value = (value & ~_VERSION_MASK & ~_VARIANT_MASK) | _VERSION_7 | _VARIANT_RFC
