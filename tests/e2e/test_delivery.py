@@ -10,6 +10,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, Definitions, RunStatusChangeRecordsFilter
 
 from ol_dagster import openlineage_sensor
+from ol_dagster.adapters.json_cursor import CURSOR_VERSION
 from tests.support.backend import LineageBackend, http_without_client_retries
 from tests.support.dagster_env import SensorDriver, audited, etl, publishing, run_config_for
 
@@ -144,4 +145,4 @@ def test_a_cursor_of_openlineage_dagster_is_resumed_without_resending(
     else:
         assert events[0] == (step_id, "COMPLETE", "etl.extract")
         assert [job for _, kind, job in events if kind == "START"] == ["etl.transform", "etl.load"]
-    assert json.loads(driver.cursor or "")["v"] == 1
+    assert json.loads(driver.cursor or "")["v"] == CURSOR_VERSION

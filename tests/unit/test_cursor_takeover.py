@@ -88,3 +88,15 @@ def test_a_cursor_that_is_not_ours_is_a_clear_error(cursor: str, reason: str | N
     with pytest.raises(CursorError, match=r"not an ol-dagster cursor .*Reset it") as raised:
         decode(cursor, now=0.0)
     assert reason in str(raised.value)
+
+
+def test_open_steps_of_a_version_1_cursor_keep_the_ids_they_were_sent_under() -> None:
+    from ol_dagster.adapters.json_cursor import decode, encode
+    from ol_dagster.domain.run_ids import step_run_id
+
+    v1 = '{"v": 1, "pos": 3, "runs": {"r1": {"t": 100.0, "s": {"load": {"n": 1, "t": 105.5}}}}}'
+    state = decode(v1, now=200.0)
+
+    step = state.runs.runs["r1"].steps["load"]
+    assert step.run_id == step_run_id("r1", "load", 1, 105.5)  # named after its own start
+    assert decode(encode(state), now=200.0).runs.runs["r1"].steps["load"].run_id == step.run_id

@@ -200,3 +200,13 @@ def test_a_step_joined_mid_way_keeps_one_run_id_and_is_aborted_with_its_run() ->
     step_events = [e for e in events if e.job.name == "assets.orders"]
     assert [e.event_type.value for e in step_events] == ["RUNNING", "RUNNING", "ABORT"]
     assert len({e.run_id for e in step_events}) == 1
+
+
+def test_a_step_is_named_alike_whether_its_start_was_read_or_not() -> None:
+    run = RunWriter("etl")
+    records = run.successful(["extract"])
+    start = replace(records[2], run_started_at=records[0].timestamp)  # STEP_SUCCESS, run known
+    from_its_start = _translate(records)
+    joined = Translator("default").translate(RunState(), start)  # read from its end only
+
+    assert joined[0].run_id == from_its_start[1].run_id == from_its_start[2].run_id

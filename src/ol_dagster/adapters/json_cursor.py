@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Position
+from ol_dagster.domain.run_ids import step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+"""2: step attempts are named after their job run's start. Open steps of a version-1 cursor keep
+the id they were sent under (named after the attempt's own start), written into the cursor."""
 LEGACY_STRATEGY = "openlineage-dagster"
 """The position a taken-over cursor gets: its event source maps it onto its own strategy."""
 
@@ -47,7 +50,7 @@ class _RunModel(_Model):
 class CursorModel(_Model):
     """What ol-dagster keeps in the sensor's cursor. Bump `v` on any incompatible change."""
 
-    v: Literal[1]
+    v: Literal[1, 2]
     pos: JsonValue = Field(description="the event source's position, opaque here")
     runs: dict[str, _RunModel] = Field(default_factory=dict, description="open Dagster runs")
     lt: float = Field(default=0.0, description="timestamp of the newest record done with")
@@ -104,13 +107,21 @@ def decode(text: str, now: float) -> TailState:
     runs = {
         run_id: OpenRun(
             run.t,
-            {k: OpenStep(s.n, s.t, s.id, s.a) for k, s in run.s.items()},
+            {k: OpenStep(s.n, s.t, _step_id(model.v, run_id, k, s), s.a) for k, s in run.s.items()},
             run.id,
             [DatasetId(namespace, name) for namespace, name in run.o],
         )
         for run_id, run in model.runs.items()
     }
     return TailState(model.pos, RunState(runs), model.lt)
+
+
+def _step_id(version: int, run_id: str, key: str, step: _StepModel) -> str | None:
+    """The explicit id of an open step: a version-1 cursor's steps were named after their own
+    start, and keep that name until they end."""
+    if step.id is not None or version >= 2 or step.t is None:
+        return step.id
+    return step_run_id(run_id, key, step.n, step.t)
 
 
 def _take_over(raw: dict[str, Any], now: float) -> TailState:

@@ -250,8 +250,10 @@ class Translator:
         root_id, root_job = (
             (chain.root_run_id, chain.root_job) if chain else (parent_id, parent_job)
         )
-        started_at = attempt.started_at if attempt.started_at is not None else record.timestamp
-        run_id = attempt.run_id or step_run_id(record.run_id, key, attempt.attempt, started_at)
+        # The time part is the job run's start: a step attempt is named by what every reader
+        # sees the same (the Dagster run, its start, the step key, the attempt), not by which of
+        # its records a reader happened to read first.
+        run_id = attempt.run_id or step_run_id(record.run_id, key, attempt.attempt, run.started_at)
         return LineageEvent(
             event_type=event_type,
             event_time=_utc(record.timestamp),
