@@ -74,12 +74,10 @@ def _stall_in_flight(instance: DagsterInstance) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def test_a_record_committed_late_is_sent_in_order_under_the_same_run_ids(
-    postgres: DagsterInstance, lineage_env: LineageBackend, schemas: OpenLineageSchemas
-) -> None:
-    instance = postgres
+def _stall_one_step_start(instance: DagsterInstance) -> subprocess.Popen[bytes]:
+    """A run of `stalled` in another process (as a run worker is), whose STEP_START insert draws
+    its storage id, then waits inside its transaction; returned once it waits."""
     with _sql(instance) as connection, connection.cursor() as cursor:
-        # The insert of one STEP_START draws its storage id, then waits inside its transaction.
         cursor.execute(
             "CREATE FUNCTION ol_stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             "IF NEW.dagster_event_type = 'STEP_START' AND NEW.step_key = 'slow_extract' THEN "
@@ -87,8 +85,7 @@ def test_a_record_committed_late_is_sent_in_order_under_the_same_run_ids(
             "CREATE TRIGGER ol_stall BEFORE INSERT ON event_logs "
             "FOR EACH ROW EXECUTE FUNCTION ol_stall()"
         )
-    driver = _driver(instance)
-    # Another process, as a run worker is (in a thread, Dagster's log handlers would deadlock).
+    # (In a thread of this process, Dagster's log handlers would deadlock.)
     writer = subprocess.Popen(
         [sys.executable, "-c", f"from {__name__} import run_stalled; run_stalled()"],
         cwd=ROOT,
@@ -98,6 +95,32 @@ def test_a_record_committed_late_is_sent_in_order_under_the_same_run_ids(
     while not _stall_in_flight(instance):
         assert time.monotonic() < deadline, "the stalled insert never started"
         time.sleep(0.05)
+    return writer
+
+
+def _same_as_a_fresh_sensor(
+    instance: DagsterInstance, backend: LineageBackend, schemas: OpenLineageSchemas
+) -> list[tuple[str, str, str]]:
+    """The events received so far are those a sensor sends reading the log after every commit,
+    each run's in the same order; returns them."""
+    live = [_key(e) for e in backend.received]
+    for event in backend.received:
+        schemas.validate_event(event)
+    before = len(backend.received)
+    _driver(instance).tick_until_caught_up()
+    reference = [_key(e) for e in backend.received[before:]]
+    assert sorted(live) == sorted(reference)
+    for run_id in {k[0] for k in live}:
+        assert [k for k in live if k[0] == run_id] == [k for k in reference if k[0] == run_id]
+    return live
+
+
+def test_a_record_committed_late_is_sent_in_order_under_the_same_run_ids(
+    postgres: DagsterInstance, lineage_env: LineageBackend, schemas: OpenLineageSchemas
+) -> None:
+    instance = postgres
+    driver = _driver(instance)
+    writer = _stall_one_step_start(instance)
     etl.execute_in_process(instance=instance)  # commits storage ids above the stalled one
 
     message = driver.tick() or ""
@@ -107,17 +130,33 @@ def test_a_record_committed_late_is_sent_in_order_under_the_same_run_ids(
 
     assert writer.wait(timeout=60) == 0
     driver.tick_until_caught_up()
-    live = [_key(e) for e in lineage_env.received]
-    for event in lineage_env.received:
-        schemas.validate_event(event)
-
-    before = len(lineage_env.received)
-    _driver(instance).tick_until_caught_up()  # a fresh sensor, after every commit: the reference
-    reference = [_key(e) for e in lineage_env.received[before:]]
-    assert sorted(live) == sorted(reference)
+    live = _same_as_a_fresh_sensor(instance, lineage_env, schemas)
     assert ("START", "stalled.slow_extract") in {(k[1], k[2]) for k in live}
-    for run_id in {k[0] for k in live}:  # each run's events in the reference's order
-        assert [k for k in live if k[0] == run_id] == [k for k in reference if k[0] == run_id]
+
+
+def test_a_record_committed_after_the_wait_is_still_sent_under_the_same_run_ids(
+    postgres: DagsterInstance,
+    lineage_env: LineageBackend,
+    schemas: OpenLineageSchemas,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance = postgres
+    monkeypatch.setenv("OL_DAGSTER_GAP_WAIT_SECONDS", "1")
+    driver = _driver(instance)
+    writer = _stall_one_step_start(instance)
+    etl.execute_in_process(instance=instance)
+    assert "waiting on 1 storage id" in (driver.tick() or "")
+
+    time.sleep(1.2)
+    driver.tick()  # gives the stalled id up, reads on: etl is sent before the stalled step
+    assert ("COMPLETE", "etl") in {(e["eventType"], e["job"]["name"]) for e in lineage_env.received}
+    assert writer.poll() is None, f"the insert should still be stalled ({STALL_SECONDS} s)"
+
+    assert writer.wait(timeout=60) == 0
+    driver.tick_until_caught_up()
+    live = _same_as_a_fresh_sensor(instance, lineage_env, schemas)
+    assert ("START", "stalled.slow_extract") in {(k[1], k[2]) for k in live}
+    assert "given_up" not in (driver.cursor or "")
 
 
 def test_a_storage_id_that_never_appears_holds_the_sensor_only_for_the_bound(

@@ -210,3 +210,31 @@ def test_a_step_is_named_alike_whether_its_start_was_read_or_not() -> None:
     joined = Translator("default").translate(RunState(), start)  # read from its end only
 
     assert joined[0].run_id == from_its_start[1].run_id == from_its_start[2].run_id
+
+
+def test_a_late_step_start_after_its_run_ended_is_sent_under_its_ids_and_reopens_nothing() -> None:
+    run = RunWriter("etl")
+    records = run.successful(["extract"])
+    on_time = _translate(records)
+    translator, state = Translator("default"), RunState()
+    start = records[1]
+    for record in [records[0], *records[2:]]:  # the step's START committed late
+        translator.translate(state, replace(record, run_started_at=records[0].timestamp))
+    late = translator.translate(
+        state, replace(start, late=True, run_started_at=records[0].timestamp)
+    )
+
+    assert [(e.event_type, e.run_id) for e in late] == [(EventType.START, on_time[1].run_id)]
+    assert state.runs == {}
+
+
+def test_a_late_run_start_of_a_run_joined_before_it_is_sent() -> None:
+    run = RunWriter("etl")
+    records = run.successful(["extract"])
+    on_time = _translate(records)
+    translator, state = Translator("default"), RunState()
+    translator.translate(state, replace(records[1], run_started_at=records[0].timestamp))
+    late = translator.translate(state, replace(records[0], late=True))
+
+    assert [(e.event_type, e.run_id) for e in late] == [(EventType.START, on_time[0].run_id)]
+    assert list(state.runs) == [run.run_id]

@@ -99,3 +99,18 @@ def committed_ids(storage: Any, after: int, upto: int) -> dict[int, str] | None:
             return {int(row[0]): str(row[1] or "") for row in rows}
     except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
         return None
+
+
+def committed_among(storage: Any, storage_ids: list[int]) -> dict[int, str] | None:
+    """Which of `storage_ids` are committed, each with its Dagster event type."""
+    import sqlalchemy
+
+    statement = sqlalchemy.text(
+        "SELECT id, dagster_event_type FROM event_logs WHERE id IN :ids"
+    ).bindparams(sqlalchemy.bindparam("ids", expanding=True))
+    try:
+        with storage.index_connection() as connection:
+            rows = connection.execute(statement, {"ids": storage_ids})
+            return {int(row[0]): str(row[1] or "") for row in rows}
+    except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
+        return None

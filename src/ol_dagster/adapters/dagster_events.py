@@ -15,6 +15,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypeGuard
@@ -32,6 +33,7 @@ from dagster_shared.error import SerializableErrorInfo
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_compat import (
     commits_out_of_id_order,
+    committed_among,
     committed_ids,
     run_records_cursor,
 )
@@ -113,6 +115,9 @@ PostgreSQL restart skipped (up to 32 of its sequence cache), which never appear:
 would only delay all lineage after such a hole. Set by OL_DAGSTER_GAP_WAIT_SECONDS."""
 _GAPS_KEPT = 1_000
 """At most this many missing ids are remembered; the ones after wait their turn."""
+GIVEN_UP_WATCH_SECONDS = 3600.0
+"""How long a storage id given up on is still looked for (one indexed query a tick), and read if it
+appears: an insert that stays open past the wait is not lost unless it stays open for an hour."""
 _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
@@ -168,7 +173,7 @@ class DagsterEventSource:
         if self.strategy == PER_RUN:
             index, runs = _per_run_position(after)
             return self._read_per_run(index, runs, limit)
-        return self._read_global(*_global_position(after), limit)
+        return self._read_global(_global_position(after), limit)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         if self.strategy != PER_RUN:
@@ -178,7 +183,9 @@ class DagsterEventSource:
         return {"strategy": PER_RUN, "index": index, "runs": kept}
 
     # -- global storage id ------------------------------------------------------------------
-    def _read_global(self, after: int, gaps: Mapping[int, float], limit: int) -> _GlobalBatch:
+    def _read_global(self, position: _GlobalPosition, limit: int) -> _GlobalBatch:
+        after = position.after
+        late = self._committed_late(position.given_up) if position.given_up else []
         with warnings.catch_warnings():
             # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
             # it is one indexed `IN` query, where one call per type would be nine.
@@ -191,25 +198,33 @@ class DagsterEventSource:
         until = self._until
         kept = [(i, e) for i, e in entries.items() if until is None or i <= until]
         waiting: dict[int, float] = {}
+        given_up = {
+            gap: at
+            for gap, at in position.given_up.items()
+            if self._clock() - at < GIVEN_UP_WATCH_SECONDS
+        }
         if self._gaps_possible and kept:
-            kept, waiting = self._before_gaps(after, kept, gaps)
-        return _GlobalBatch(self._to_records(kept), after, waiting)
+            kept, waiting, released = self._before_gaps(after, kept, position.gaps)
+            given_up.update((gap, self._clock()) for gap in released[-_GAPS_KEPT:])
+        records = self._to_records(late + kept, late={i for i, _ in late})
+        return _GlobalBatch(records, after, waiting, dict(list(given_up.items())[-_GAPS_KEPT:]))
 
     def _before_gaps(
         self, after: int, kept: list[tuple[int, EventLogEntry]], gaps: Mapping[int, float]
-    ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float]]:
-        """The records before the first storage id that may still appear, and the ids not seen
-        yet with when each was first missed.
+    ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float], list[int]]:
+        """The records before the first storage id that may still appear, the ids not seen yet
+        with when each was first missed, and the ids given up on.
 
         On PostgreSQL a storage id is drawn when a row is inserted and shows when its transaction
         commits: an id missing below committed ones is an insert still in flight, or one rolled
         back, which never appears. The reader does not pass a missing id until it has been missing
         for `gap_wait_seconds`, by the sensor's clock or by the log's own (the timestamp of the
-        record after it: history read long after it was written has no insert in flight).
+        record after it: history read long after it was written has no insert in flight). An id
+        given up on is still looked for, for GIVEN_UP_WATCH_SECONDS, and read if it appears.
         """
         committed = committed_ids(self._storage, after, kept[-1][0])
         if committed is None:  # pragma: no cover - a storage that is not SQL
-            return kept, {}
+            return kept, {}, []
         now = self._clock()
         read = {i for i, _ in kept}
         # Missing: not committed yet, or committed between the page's query and this one (a
@@ -219,29 +234,47 @@ class DagsterEventSource:
             for i in range(after + 1, kept[-1][0] + 1)
             if i not in committed or (committed[i] in _EVENT_TYPE_VALUES and i not in read)
         ]
-        waiting = {gap: gaps.get(gap, now) for gap in missing[:_GAPS_KEPT]}
-        released = []
+        released: list[int] = []
         for gap in missing:
             written_after = next(e.timestamp for i, e in kept if i > gap)
-            if now - min(waiting.get(gap, now), written_after) < self._gap_wait:
-                return [(i, e) for i, e in kept if i < gap], {
-                    g: t for g, t in waiting.items() if g >= gap
-                }
+            if now - min(gaps.get(gap, now), written_after) < self._gap_wait:
+                kept = [(i, e) for i, e in kept if i < gap]
+                waiting = {g: gaps.get(g, now) for g in missing if g >= gap}
+                break
             released.append(gap)
+        else:
+            waiting = {}
         if released:
             logger.warning(
-                "ol-dagster: storage ids %s never appeared within %.0f s (rolled-back inserts); "
-                "reading on past them",
+                "ol-dagster: storage ids %s never appeared within %.0f s (rolled-back inserts, "
+                "or transactions still open): reading on past them, and reading them if they "
+                "appear within %.0f s",
                 _id_ranges(released),
                 self._gap_wait,
+                GIVEN_UP_WATCH_SECONDS,
             )
-        return kept, {}
+        return kept, dict(list(waiting.items())[:_GAPS_KEPT]), released
+
+    def _committed_late(self, given_up: Mapping[int, float]) -> list[tuple[int, EventLogEntry]]:
+        """The records, of the types read here, of storage ids given up on that have appeared."""
+        found = committed_among(self._storage, list(given_up)) or {}
+        late = []
+        for storage_id, event_type in sorted(found.items()):
+            if event_type not in _EVENT_TYPE_VALUES:
+                continue
+            entry = self._storage.get_logs_for_all_runs_by_log_id(
+                after_cursor=storage_id - 1, dagster_event_type=_event_type(event_type), limit=1
+            ).get(storage_id)
+            if entry is not None:
+                logger.warning("ol-dagster: storage id %d appeared late; sending it", storage_id)
+                late.append((storage_id, entry))
+        return late
 
     def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
         """The storage ids a position waits on, each with when it was first missed."""
         if self.strategy != GLOBAL:
             return []
-        return sorted(_global_position(position)[1].items())
+        return sorted(_global_position(position).gaps.items())
 
     def gaps_note(self, position: Position) -> str | None:
         """What a position waits on, for people; None when it waits on nothing."""
@@ -402,7 +435,9 @@ class DagsterEventSource:
             for r in records
         }
 
-    def _to_records(self, entries: Iterable[tuple[int, EventLogEntry]]) -> list[DagsterRecord]:
+    def _to_records(
+        self, entries: Iterable[tuple[int, EventLogEntry]], late: AbstractSet[int] = frozenset()
+    ) -> list[DagsterRecord]:
         entries = list(entries)
         facts = self._page_facts(entries)
         unknown = _RunFacts(None, None)
@@ -429,6 +464,7 @@ class DagsterEventSource:
                     and self._catalog.is_asset_step(job_name, step_key),
                     run=run.facts,
                     docs=self._docs_of(job_name, step_key, event_type),
+                    late=storage_id in late,
                 )
             )
         return records
@@ -488,15 +524,25 @@ def _timestamp(value: object) -> float | None:
 @dataclass(frozen=True, slots=True)
 class _GlobalBatch:
     records: Sequence[DagsterRecord]
+    """Records of storage ids given up on that have appeared (`late`) first, then the page."""
     after: int
     waiting: Mapping[int, float]
     """Storage ids after the records that have not appeared yet, with when each was missed."""
+    given_up: Mapping[int, float]
+    """Storage ids read past without having appeared, with when they were given up on."""
 
     def position_after(self, count: int) -> Position:
-        last = self.records[count - 1].storage_id if count else self.after
+        done = self.records[:count]
+        last = max((r.storage_id for r in done if not r.late), default=self.after)
+        sent_late = {r.storage_id for r in done if r.late}
         position: dict[str, Position] = {"strategy": GLOBAL, "after": last}
         if self.waiting:
-            position["gaps"] = [[gap, round(missed, 1)] for gap, missed in self.waiting.items()]
+            position["gaps"] = [[gap, round(at, 1)] for gap, at in self.waiting.items()]
+        given_up: list[Position] = [
+            [gap, round(at, 1)] for gap, at in self.given_up.items() if gap not in sent_late
+        ]
+        if given_up:
+            position["given_up"] = given_up
         return position
 
 
@@ -536,15 +582,27 @@ def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
     raise _wrong_strategy(position, LEGACY_STRATEGY)
 
 
-def _global_position(position: Position) -> tuple[int, dict[int, float]]:
+@dataclass(frozen=True, slots=True)
+class _GlobalPosition:
+    after: int
+    gaps: dict[int, float]
+    given_up: dict[int, float]
+
+
+def _global_position(position: Position) -> _GlobalPosition:
     legacy = _legacy_position(position)
     if legacy is not None:
-        return legacy[0], {}
+        return _GlobalPosition(legacy[0], {}, {})
     if isinstance(position, dict) and position.get("strategy") == GLOBAL:
-        after, gaps = position.get("after"), _gaps(position.get("gaps", []))
-        if _is_int(after) and after >= -1 and gaps is not None:
-            return after, gaps
+        after = position.get("after")
+        gaps, given_up = _gaps(position.get("gaps", [])), _gaps(position.get("given_up", []))
+        if _is_int(after) and after >= -1 and gaps is not None and given_up is not None:
+            return _GlobalPosition(after, gaps, given_up)
     raise _wrong_strategy(position, GLOBAL)
+
+
+def _event_type(value: str) -> DagsterEventType:
+    return next(t for t in EVENT_TYPES if t.value == value)
 
 
 def _is_int(value: object) -> TypeGuard[int]:

@@ -101,3 +101,6 @@ class DagsterRecord:
     docs: JobDocs | None = None
     """Of the lineage job the record's own event belongs to: the Dagster job for run records,
     the step for step records."""
+    late: bool = False
+    """Committed after records the reader read past it (PostgreSQL commits out of order): its
+    run may have moved on, or ended, in the reader's state."""

@@ -54,6 +54,8 @@ class Translator:
         """The events `record` produces; `state` moves past it. Raises UntranslatableRecord."""
         if record.kind == RecordKind.ASSET_OBSERVATION.value:  # may come from no run at all
             return self._observed(record)
+        if record.late:
+            return self._late(state, record)
         kind = self._kind_of(record)
         if kind is RecordKind.RUN_START:
             return self._run_started(state, record)
@@ -89,6 +91,22 @@ class Translator:
             events.extend(produced)
             counts.append(len(produced))
         return events, counts, skipped
+
+    def _late(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
+        """A record committed after the reader had read past its storage id.
+
+        Each Dagster process writes its records one after the other, so a late record is, for
+        the process that wrote it, the next one: it moves its run's state as any record does. If
+        its run has ended (or was never read), its event is sent as it would have been named,
+        without reopening the run; a run joined before its start arrived gets its START.
+        """
+        on_time = replace(record, late=False)
+        run = state.runs.get(record.run_id)
+        if run is None:
+            return self.translate(RunState(), on_time)
+        if record.kind == RecordKind.RUN_START.value:
+            return [self._job_event(EventType.START, record, run)]
+        return self.translate(state, on_time)
 
     @staticmethod
     def _kind_of(record: DagsterRecord) -> RecordKind:
