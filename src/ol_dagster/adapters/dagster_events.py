@@ -246,9 +246,9 @@ class DagsterEventSource:
             waiting = {}
         if released:
             logger.warning(
-                "ol-dagster: storage ids %s never appeared within %.0f s (rolled-back inserts, "
+                "ol-dagster: storage ids %s never appeared within %g s (rolled-back inserts, "
                 "or transactions still open): reading on past them, and reading them if they "
-                "appear within %.0f s",
+                "appear within %g s",
                 _id_ranges(released),
                 self._gap_wait,
                 GIVEN_UP_WATCH_SECONDS,
