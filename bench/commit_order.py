@@ -11,6 +11,7 @@ received, lost and new run ids; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -68,13 +69,17 @@ def stress(args: argparse.Namespace, instance: DagsterInstance, backend: Lineage
         for _ in range(args.writers)
     ]
     live = _driver(instance)
-    ticks = waiting_ticks = 0
+    ticks = waiting_ticks = largest_cursor = most_gaps = 0
     began = time.monotonic()
     try:
         while any(w.poll() is None for w in writers):
             message = live.tick() or ""
             ticks += 1
             waiting_ticks += "waiting on" in message
+            largest_cursor = max(largest_cursor, len(live.cursor or ""))
+            position = json.loads(live.cursor or "{}").get("pos", {})
+            gaps = len(position.get("gaps", [])) + len(position.get("given_up", []))
+            most_gaps = max(most_gaps, gaps)
             time.sleep(args.interval)
     finally:
         for writer in writers:
@@ -98,6 +103,10 @@ def stress(args: argparse.Namespace, instance: DagsterInstance, backend: Lineage
         f"one insert in {args.stall_one_in} stalled {args.stall_seconds} s; a tick every "
         f"{args.interval} s: {ticks} ticks in {ran:.1f} s, {waiting_ticks} of them waiting on a "
         "storage id not committed yet"
+    )
+    print(
+        f"cursor: at most {largest_cursor:,} bytes, holding at most {most_gaps} storage ids "
+        "waited on or given up on"
     )
     print(f"expected events: {len(expected):,} in {len({k[0] for k in expected}):,} runs")
     print(f"received events: {len(received):,}")
