@@ -92,11 +92,17 @@ def test_a_cursor_that_is_not_ours_is_a_clear_error(cursor: str, reason: str | N
 
 def test_open_steps_of_a_version_1_cursor_keep_the_ids_they_were_sent_under() -> None:
     from ol_dagster.adapters.json_cursor import decode, encode
-    from ol_dagster.domain.run_ids import step_run_id
+    from ol_dagster.domain.run_ids import job_run_id, uuid7
 
-    v1 = '{"v": 1, "pos": 3, "runs": {"r1": {"t": 100.0, "s": {"load": {"n": 1, "t": 105.5}}}}}'
+    # a start whose truncated milliseconds (version 1) differ from its microseconds' (version 2)
+    started, step_started = 1760721931.0029998, 1760721932.0029998
+    v1 = (
+        f'{{"v": 1, "pos": 3, "runs": {{"r1": {{"t": {started!r}, '
+        f'"s": {{"load": {{"n": 1, "t": {step_started!r}}}}}}}}}}}'
+    )
     state = decode(v1, now=200.0)
 
-    step = state.runs.runs["r1"].steps["load"]
-    assert step.run_id == step_run_id("r1", "load", 1, 105.5)  # named after its own start
+    run, step = state.runs.runs["r1"], state.runs.runs["r1"].steps["load"]
+    assert step.run_id == uuid7(1760721932.002, "dagster-step:r1:load:1")  # its own start
+    assert run.run_id == uuid7(1760721931.002, "dagster-run:r1") != job_run_id("r1", started)
     assert decode(encode(state), now=200.0).runs.runs["r1"].steps["load"].run_id == step.run_id

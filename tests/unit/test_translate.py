@@ -238,3 +238,17 @@ def test_a_late_run_start_of_a_run_joined_before_it_is_sent() -> None:
 
     assert [(e.event_type, e.run_id) for e in late] == [(EventType.START, on_time[0].run_id)]
     assert list(state.runs) == [run.run_id]
+
+
+def test_a_late_step_start_while_its_run_is_open_does_not_reopen_the_ended_step() -> None:
+    run = RunWriter("etl")
+    records = run.successful(["extract", "load"])
+    on_time = _translate(records)
+    translator, state = Translator("default"), RunState()
+    for record in records[:1] + records[2:4]:  # RUN_START, extract's SUCCESS, load's START
+        translator.translate(state, replace(record, run_started_at=records[0].timestamp))
+    late = translator.translate(state, replace(records[1], late=True))  # extract's START
+    rest = [e for r in records[4:] for e in translator.translate(state, r)]
+
+    assert [(e.event_type, e.run_id) for e in late] == [(EventType.START, on_time[1].run_id)]
+    assert _shape(rest) == [("COMPLETE", "etl.load"), ("COMPLETE", "etl")]  # no ABORT of extract

@@ -10,6 +10,8 @@ cell before a user meets it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import dagster
@@ -19,8 +21,8 @@ DAGSTER_VERSION: str = dagster.__version__
 try:
     # Which assets a step computes: `JobDefinition.asset_layer.get_assets_def_for_node` takes a
     # node handle, and a step key is the string form of one. No public API maps a step to its
-    # assets. If it moves, asset steps are reported as plain op steps (`jobType` OP, no job
-    # documentation from the asset) and a warning is logged once.
+    # assets. If it (or the asset layer's lookup) moves, asset steps are reported as plain op
+    # steps (`jobType` OP, no job documentation from the asset) and a warning is logged once.
     from dagster._core.definitions.dependency import NodeHandle as _NodeHandle
 except ImportError:  # pragma: no cover - only on a Dagster release that moved it
     _NodeHandle = None  # type: ignore[assignment,misc]
@@ -49,12 +51,28 @@ def node_handle(step_key: str) -> Any | None:
 def assets_def_of_step(job: Any, step_key: str) -> Any | None:
     """The AssetsDefinition a step of `job` computes, or None for a plain op (or if unknown)."""
     handle = node_handle(step_key)
-    if handle is None:  # pragma: no cover
-        return None
-    layer = job.asset_layer
+    layer = getattr(job, "asset_layer", None)
     # Dagster 1.12 renamed AssetLayer.assets_def_for_node to get_assets_def_for_node.
-    find = getattr(layer, "get_assets_def_for_node", None) or layer.assets_def_for_node
+    find = getattr(layer, "get_assets_def_for_node", None) or getattr(
+        layer, "assets_def_for_node", None
+    )
+    if handle is None or find is None:  # pragma: no cover - a release that moved them
+        warn_once(
+            f"dagster {DAGSTER_VERSION} moved how a step's assets are found: asset steps are "
+            "reported as op steps"
+        )
+        return None
     return find(handle)
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Logs `message` the first time only: for what degrades on every record."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("ol_dagster").warning("ol-dagster: %s", message)
 
 
 def run_records_cursor(after_storage_id: int) -> str:
@@ -72,10 +90,10 @@ def run_records_cursor(after_storage_id: int) -> str:
 # Which storage ids exist, whatever their event type: a reader that filters by type cannot tell a
 # record of another type from an insert that has not committed yet. No public API lists them; SQL
 # event-log storages (SQLite, PostgreSQL, MySQL) expose `index_connection()` and keep every record
-# in the `event_logs` table. If either moves, or for a storage that is not SQL, `committed_ids`
-# returns None and the reader passes ids in order as it did before gaps were tracked (a warning
-# is logged), which is exact wherever writers commit in id order.
-_COMMITTED_IDS = "SELECT id, dagster_event_type FROM event_logs WHERE id > :lo AND id <= :hi"
+# in the `event_logs` table. If either moves, or for a storage that is not SQL, these return None,
+# and the reader logs it once and passes ids in order as it did before gaps were tracked, which is
+# exact wherever writers commit in id order.
+_IDS = "SELECT id, dagster_event_type FROM event_logs WHERE "
 
 
 def commits_out_of_id_order(storage: Any) -> bool:
@@ -93,24 +111,25 @@ def committed_ids(storage: Any, after: int, upto: int) -> dict[int, str] | None:
     (`""` for a plain log message)."""
     import sqlalchemy  # Dagster's own dependency
 
-    try:
-        with storage.index_connection() as connection:
-            rows = connection.execute(sqlalchemy.text(_COMMITTED_IDS), {"lo": after, "hi": upto})
-            return {int(row[0]): str(row[1] or "") for row in rows}
-    except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
-        return None
+    return _ids(storage, sqlalchemy.text(_IDS + "id > :lo AND id <= :hi"), lo=after, hi=upto)
 
 
-def committed_among(storage: Any, storage_ids: list[int]) -> dict[int, str] | None:
+def committed_among(storage: Any, storage_ids: Sequence[int]) -> dict[int, str] | None:
     """Which of `storage_ids` are committed, each with its Dagster event type."""
     import sqlalchemy
 
-    statement = sqlalchemy.text(
-        "SELECT id, dagster_event_type FROM event_logs WHERE id IN :ids"
-    ).bindparams(sqlalchemy.bindparam("ids", expanding=True))
+    statement = sqlalchemy.text(_IDS + "id IN :ids").bindparams(
+        sqlalchemy.bindparam("ids", expanding=True)
+    )
+    return _ids(storage, statement, ids=list(storage_ids))
+
+
+def _ids(storage: Any, statement: Any, **values: object) -> dict[int, str] | None:
+    import sqlalchemy
+
     try:
         with storage.index_connection() as connection:
-            rows = connection.execute(statement, {"ids": storage_ids})
+            rows = connection.execute(statement, values)
             return {int(row[0]): str(row[1] or "") for row in rows}
     except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
         return None

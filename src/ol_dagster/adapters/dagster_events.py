@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,7 @@ from ol_dagster.adapters.dagster_compat import (
     committed_among,
     committed_ids,
     run_records_cursor,
+    warn_once,
 )
 from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
@@ -115,6 +118,8 @@ PostgreSQL restart skipped (up to 32 of its sequence cache), which never appear:
 would only delay all lineage after such a hole. Set by OL_DAGSTER_GAP_WAIT_SECONDS."""
 _GAPS_KEPT = 1_000
 """At most this many missing ids are remembered; the ones after wait their turn."""
+_MAX_STORAGE_ID = 2**63 - 1
+"""Storage ids are 64-bit integers in every Dagster SQL storage."""
 GIVEN_UP_WATCH_SECONDS = 3600.0
 """How long a storage id given up on is still looked for (one indexed query a tick), and read if it
 appears: an insert that stays open past the wait is not lost unless it stays open for an hour."""
@@ -184,8 +189,7 @@ class DagsterEventSource:
 
     # -- global storage id ------------------------------------------------------------------
     def _read_global(self, position: _GlobalPosition, limit: int) -> _GlobalBatch:
-        after = position.after
-        late = self._committed_late(position.given_up) if position.given_up else []
+        after, now = position.after, self._clock()
         with warnings.catch_warnings():
             # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
             # it is one indexed `IN` query, where one call per type would be nine.
@@ -201,74 +205,93 @@ class DagsterEventSource:
         given_up = {
             gap: at
             for gap, at in position.given_up.items()
-            if self._clock() - at < GIVEN_UP_WATCH_SECONDS
+            if now - at < GIVEN_UP_WATCH_SECONDS or gap > after
         }
         if self._gaps_possible and kept:
-            kept, waiting, released = self._before_gaps(after, kept, position.gaps)
-            given_up.update((gap, self._clock()) for gap in released[-_GAPS_KEPT:])
+            kept, waiting, released = self._before_gaps(after, kept, position, now)
+            given_up.update(released)
+        # Looked for after the page: a record committed before one of the page is seen now.
+        # Only ids below `after`: the ones above it are the page's to read.
+        late: list[tuple[int, EventLogEntry]] = []
+        if self._gaps_possible and any(gap <= after for gap in given_up):
+            late, resolved = self._committed_late([gap for gap in given_up if gap <= after])
+            for gap in resolved:
+                del given_up[gap]
         records = self._to_records(late + kept, late={i for i, _ in late})
         return _GlobalBatch(records, after, waiting, dict(list(given_up.items())[-_GAPS_KEPT:]))
 
     def _before_gaps(
-        self, after: int, kept: list[tuple[int, EventLogEntry]], gaps: Mapping[int, float]
-    ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float], list[int]]:
-        """The records before the first storage id that may still appear, the ids not seen yet
-        with when each was first missed, and the ids given up on.
+        self,
+        after: int,
+        kept: list[tuple[int, EventLogEntry]],
+        position: _GlobalPosition,
+        now: float,
+    ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float], dict[int, float]]:
+        """The records before the first storage id that may still appear; the ids not seen yet,
+        each with when it was first missed; the ids given up on now, each with the time.
 
         On PostgreSQL a storage id is drawn when a row is inserted and shows when its transaction
         commits: an id missing below committed ones is an insert still in flight, or one rolled
-        back, which never appears. The reader does not pass a missing id until it has been missing
-        for `gap_wait_seconds`, by the sensor's clock or by the log's own (the timestamp of the
-        record after it: history read long after it was written has no insert in flight). An id
-        given up on is still looked for, for GIVEN_UP_WATCH_SECONDS, and read if it appears.
+        back (or a run deleted), which never appears. The reader does not pass a missing id until
+        it has been missing for `gap_wait_seconds` by the sensor's clock, or until the record
+        after it is an hour old (history: no insert stays in flight that long; clocks that far
+        apart are not expected). An id given up on after waiting is still looked for, for
+        GIVEN_UP_WATCH_SECONDS, and read if it appears.
         """
         committed = committed_ids(self._storage, after, kept[-1][0])
         if committed is None:  # pragma: no cover - a storage that is not SQL
-            return kept, {}, []
-        now = self._clock()
-        read = {i for i, _ in kept}
+            warn_once("cannot list the event log's storage ids: gaps are not waited on")
+            return kept, {}, {}
+        kept_ids = [i for i, _ in kept]
+        read = set(kept_ids)
         # Missing: not committed yet, or committed between the page's query and this one (a
         # record of a type read here that the page lacks: read again next time).
-        missing = [
-            i
-            for i in range(after + 1, kept[-1][0] + 1)
-            if i not in committed or (committed[i] in _EVENT_TYPE_VALUES and i not in read)
-        ]
-        released: list[int] = []
-        for gap in missing:
-            written_after = next(e.timestamp for i, e in kept if i > gap)
-            if now - min(gaps.get(gap, now), written_after) < self._gap_wait:
-                kept = [(i, e) for i, e in kept if i < gap]
-                waiting = {g: gaps.get(g, now) for g in missing if g >= gap}
-                break
-            released.append(gap)
-        else:
-            waiting = {}
+        unread = [(i, i) for i, t in committed.items() if t in _EVENT_TYPE_VALUES and i not in read]
+        spans = sorted(_missing_spans(after, kept_ids[-1], sorted(committed)) + unread)
+        released: dict[int, float] = {}
+        for index, (first, last) in enumerate(spans):
+            successor = kept[bisect.bisect_right(kept_ids, last)][1]
+            if now - successor.timestamp >= GIVEN_UP_WATCH_SECONDS:
+                continue  # history: never coming, and not worth watching
+            if first in position.given_up or now - position.gaps.get(first, now) >= self._gap_wait:
+                watched = range(first, min(last, first + _GAPS_KEPT - 1) + 1)
+                released.update((gap, now) for gap in watched)
+                continue
+            waiting = {
+                gap: position.gaps.get(gap, now)
+                for gap in itertools.islice(_ids_of(spans[index:]), _GAPS_KEPT)
+            }
+            return kept[: bisect.bisect_left(kept_ids, first)], waiting, released
         if released:
             logger.warning(
                 "ol-dagster: storage ids %s never appeared within %g s (rolled-back inserts, "
                 "or transactions still open): reading on past them, and reading them if they "
                 "appear within %g s",
-                _id_ranges(released),
+                _id_ranges(sorted(released)),
                 self._gap_wait,
                 GIVEN_UP_WATCH_SECONDS,
             )
-        return kept, dict(list(waiting.items())[:_GAPS_KEPT]), released
+        return kept, {}, released
 
-    def _committed_late(self, given_up: Mapping[int, float]) -> list[tuple[int, EventLogEntry]]:
-        """The records, of the types read here, of storage ids given up on that have appeared."""
-        found = committed_among(self._storage, list(given_up)) or {}
+    def _committed_late(
+        self, given_up: Sequence[int]
+    ) -> tuple[list[tuple[int, EventLogEntry]], set[int]]:
+        """The records, of the types read here, of storage ids given up on that have appeared;
+        and the ids that appeared with a type not read here (nothing more to look for)."""
+        found = committed_among(self._storage, given_up) or {}
         late = []
         for storage_id, event_type in sorted(found.items()):
             if event_type not in _EVENT_TYPE_VALUES:
                 continue
             entry = self._storage.get_logs_for_all_runs_by_log_id(
-                after_cursor=storage_id - 1, dagster_event_type=_event_type(event_type), limit=1
+                after_cursor=storage_id - 1,
+                dagster_event_type=DagsterEventType(event_type),
+                limit=1,
             ).get(storage_id)
             if entry is not None:
                 logger.warning("ol-dagster: storage id %d appeared late; sending it", storage_id)
                 late.append((storage_id, entry))
-        return late
+        return late, {i for i, t in found.items() if t not in _EVENT_TYPE_VALUES}
 
     def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
         """The storage ids a position waits on, each with when it was first missed."""
@@ -534,12 +557,12 @@ class _GlobalBatch:
     def position_after(self, count: int) -> Position:
         done = self.records[:count]
         last = max((r.storage_id for r in done if not r.late), default=self.after)
-        sent_late = {r.storage_id for r in done if r.late}
+        sent = {r.storage_id for r in done}
         position: dict[str, Position] = {"strategy": GLOBAL, "after": last}
         if self.waiting:
             position["gaps"] = [[gap, round(at, 1)] for gap, at in self.waiting.items()]
         given_up: list[Position] = [
-            [gap, round(at, 1)] for gap, at in self.given_up.items() if gap not in sent_late
+            [gap, round(at, 1)] for gap, at in self.given_up.items() if gap not in sent
         ]
         if given_up:
             position["given_up"] = given_up
@@ -596,13 +619,19 @@ def _global_position(position: Position) -> _GlobalPosition:
     if isinstance(position, dict) and position.get("strategy") == GLOBAL:
         after = position.get("after")
         gaps, given_up = _gaps(position.get("gaps", [])), _gaps(position.get("given_up", []))
-        if _is_int(after) and after >= -1 and gaps is not None and given_up is not None:
+        if (
+            _is_int(after)
+            and -1 <= after <= _MAX_STORAGE_ID
+            and gaps is not None
+            and given_up is not None
+        ):
             return _GlobalPosition(after, gaps, given_up)
+        raise CursorError(
+            "the cursor's position is not valid: `after` must be a storage id (-1 to 2^63-1), "
+            "`gaps` and `given_up` lists of at most 1,000 [storage id, POSIX time] pairs. "
+            + CURSOR_RESET_HINT
+        )
     raise _wrong_strategy(position, GLOBAL)
-
-
-def _event_type(value: str) -> DagsterEventType:
-    return next(t for t in EVENT_TYPES if t.value == value)
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -618,16 +647,29 @@ def _gaps(value: Position) -> dict[int, float] | None:
         if not (isinstance(gap, list) and len(gap) == 2):
             return None
         storage_id, missed = gap
-        if not _is_int(storage_id) or not isinstance(missed, (int, float)) or _is_bool(missed):
+        if not (_is_int(storage_id) and 0 <= storage_id <= _MAX_STORAGE_ID):
             return None
-        if not math.isfinite(missed):
+        if not (_is_int(missed) or isinstance(missed, float)) or not math.isfinite(missed):
             return None
         gaps[storage_id] = float(missed)
     return gaps
 
 
-def _is_bool(value: object) -> bool:
-    return isinstance(value, bool)
+def _missing_spans(after: int, upto: int, committed: Sequence[int]) -> list[tuple[int, int]]:
+    """The ranges of ids in (`after`, `upto`] absent from the sorted `committed`."""
+    spans, previous = [], after
+    for storage_id in committed:
+        if storage_id > previous + 1:
+            spans.append((previous + 1, storage_id - 1))
+        previous = storage_id
+    if upto > previous:
+        spans.append((previous + 1, upto))
+    return spans
+
+
+def _ids_of(spans: Iterable[tuple[int, int]]) -> Iterator[int]:
+    for first, last in spans:
+        yield from range(first, last + 1)
 
 
 def _id_ranges(ids: Sequence[int]) -> str:

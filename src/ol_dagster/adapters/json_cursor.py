@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
 from ol_dagster.domain.ports import Position
-from ol_dagster.domain.run_ids import step_run_id
+from ol_dagster.domain.run_ids import v1_job_run_id, v1_step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 
 CURSOR_VERSION = 2
-"""2: step attempts are named after their job run's start. Open steps of a version-1 cursor keep
-the id they were sent under (named after the attempt's own start), written into the cursor."""
+"""2: step attempts are named after their job run's start, and starts are taken to the microsecond.
+Open runs and steps of a version-1 cursor keep the ids they were sent under, written into it."""
 LEGACY_STRATEGY = "openlineage-dagster"
 """The position a taken-over cursor gets: its event source maps it onto its own strategy."""
 
@@ -108,7 +108,7 @@ def decode(text: str, now: float) -> TailState:
         run_id: OpenRun(
             run.t,
             {k: OpenStep(s.n, s.t, _step_id(model.v, run_id, k, s), s.a) for k, s in run.s.items()},
-            run.id,
+            run.id or (v1_job_run_id(run_id, run.t) if model.v == 1 else None),
             [DatasetId(namespace, name) for namespace, name in run.o],
         )
         for run_id, run in model.runs.items()
@@ -121,7 +121,7 @@ def _step_id(version: int, run_id: str, key: str, step: _StepModel) -> str | Non
     start, and keep that name until they end."""
     if step.id is not None or version >= 2 or step.t is None:
         return step.id
-    return step_run_id(run_id, key, step.n, step.t)
+    return v1_step_run_id(run_id, key, step.n, step.t)
 
 
 def _take_over(raw: dict[str, Any], now: float) -> TailState:

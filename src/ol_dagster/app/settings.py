@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS
+from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
 from ol_dagster.domain.errors import ConfigurationError
 
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     ol_dagster_gap_wait_seconds: float = Field(
         default=GAP_WAIT_SECONDS,
         ge=0,
+        le=GIVEN_UP_WATCH_SECONDS,  # past it, an id given up on would no longer be looked for
+        allow_inf_nan=False,
         description="How long a storage id that has not appeared (PostgreSQL commits out of "
         "order) holds the reader back before it is taken as a rolled-back insert.",
     )

@@ -26,9 +26,12 @@ def uuid7(instant: float, key: str) -> str:
     (a datetime of its RUN_START record's timestamp): the record's own timestamp and the run
     storage's start then give the same id, whichever of the two a reader saw first.
     """
-    millis = (round(instant * 1_000_000) // 1000) & ((1 << _TIME_BITS) - 1)
+    return _uuid7(round(instant * 1_000_000) // 1000, key)
+
+
+def _uuid7(millis: int, key: str) -> str:
     digest = int.from_bytes(sha256(key.encode("utf-8")).digest()[:10], "big")
-    value = (millis << _RANDOM_BITS) | digest
+    value = ((millis & ((1 << _TIME_BITS) - 1)) << _RANDOM_BITS) | digest
     value = (value & ~_VERSION_MASK & ~_VARIANT_MASK) | _VERSION_7 | _VARIANT_RFC
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
@@ -43,3 +46,14 @@ def job_run_id(dagster_run_id: str, started_at: float) -> str:
 @lru_cache(maxsize=4096)
 def step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
     return uuid7(started_at, f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")
+
+
+def v1_job_run_id(dagster_run_id: str, started_at: float) -> str:
+    """A job run's id as ol-dagster's first cursor version named it (milliseconds truncated from
+    the float): for runs in flight when a version-1 cursor is read."""
+    return _uuid7(int(started_at * 1000), f"dagster-run:{dagster_run_id}")
+
+
+def v1_step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
+    """A step attempt's id as the first cursor version named it: after the attempt's own start."""
+    return _uuid7(int(started_at * 1000), f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")

@@ -106,6 +106,12 @@ class Translator:
             return self.translate(RunState(), on_time)
         if record.kind == RecordKind.RUN_START.value:
             return [self._job_event(EventType.START, record, run)]
+        step = run.steps.get(record.step_key) if record.step_key else None
+        if record.step_key and (step is None or step.started_at is None):
+            if step is not None and record.kind in {k.value for k in _STEP_BEGIN}:
+                return self.translate(state, on_time)  # the next attempt of a step up for retry
+            # Its step has ended (or never began here): named as it was, reopening nothing.
+            return self.translate(RunState({record.run_id: run.copy()}), on_time)
         return self.translate(state, on_time)
 
     @staticmethod
