@@ -56,7 +56,7 @@ def test_a_position_round_trips_through_its_own_reading() -> None:
 )
 def test_a_bad_position_is_a_cursor_error(field: dict[str, object]) -> None:
     position = {"strategy": "storage_id", "after": 10} | field
-    with pytest.raises(CursorError, match="position is not valid.*Reset it"):
+    with pytest.raises(CursorError, match=r"position is not valid.*Reset it"):
         _global_position(position)  # type: ignore[arg-type]
 
 
