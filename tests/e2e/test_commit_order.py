@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from dagster import DagsterInstance, Definitions, job, op
 
 from ol_dagster import openlineage_sensor
+from ol_dagster.adapters.cli import cli
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, dagster_instance, etl
 from tests.support.schemas import OpenLineageSchemas
@@ -188,3 +190,30 @@ def test_a_storage_id_that_never_appears_holds_the_sensor_only_for_the_bound(
     assert f"storage ids {hole} never appeared within 2 s" in caplog.text
     assert ("COMPLETE", "etl") in {(e["eventType"], e["job"]["name"]) for e in lineage_env.received}
     assert "waiting on" not in (driver.skip_messages[-1] or "")
+
+
+def test_replay_waits_for_a_storage_id_below_its_end_then_sends_everything(
+    postgres: DagsterInstance,
+    lineage_env: LineageBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    instance = postgres
+    monkeypatch.setenv("OL_DAGSTER_GAP_WAIT_SECONDS", "1")
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    monkeypatch.chdir(tmp_path)
+    with _sql(instance) as connection, connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute(
+            "INSERT INTO event_logs (run_id, event, dagster_event_type, timestamp) "
+            "VALUES ('rolled-back', '{}', 'ENGINE_EVENT', now())"
+        )
+        cursor.execute("ROLLBACK")
+    etl.execute_in_process(instance=instance)
+
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["replay", "--from-storage-id", "0"], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 1  # it waited for the hole before its end
+    assert ("COMPLETE", "etl") in {(e["eventType"], e["job"]["name"]) for e in lineage_env.received}
