@@ -244,6 +244,10 @@ def test_a_materialization_event_is_exactly_the_expected_event(
     job = {"facets": {}, "name": "sales_job", "namespace": "default"}
     run = {"facets": {}, "runId": job_id}
     raw = "raw/orders.parquet"
+    # Dagster's data versions (hashes): of raw_orders as written, of orders as read downstream
+    [raw_written] = _running(sales_lineage, "sales_job.raw_orders")[0]["outputs"]
+    orders_read = _running(sales_lineage, "sales_job.daily_stats")[0]["inputs"][0]
+    version = "1-0-1/DatasetVersionDatasetFacet.json"
     assert actual == {
         "eventTime": "<time>",
         "eventType": "RUNNING",
@@ -295,6 +299,7 @@ def test_a_materialization_event_is_exactly_the_expected_event(
                         "1-0-0/TagsDatasetFacet.json",
                         tags=[{"key": "domain", "value": "sales", "source": "DAGSTER"}],
                     ),
+                    "version": raw_written["facets"]["version"],
                 },
                 "inputFacets": {},
             }
@@ -326,6 +331,7 @@ def test_a_materialization_event_is_exactly_the_expected_event(
                             {"namespace": "dagster", "name": "orders", "type": "DAGSTER_ASSET"}
                         ],
                     ),
+                    "version": orders_read["facets"]["version"],
                 },
                 "outputFacets": {
                     "outputStatistics": _facet(
@@ -335,3 +341,7 @@ def test_a_materialization_event_is_exactly_the_expected_event(
             }
         ],
     }
+    for read_or_written in (raw_written, orders_read):
+        assert read_or_written["facets"]["version"] == _facet(
+            version, datasetVersion=read_or_written["facets"]["version"]["datasetVersion"]
+        )

@@ -70,7 +70,13 @@ def test_a_table_of_an_unconfigured_storage_keeps_its_asset_name() -> None:
 def test_an_asset_outside_the_code_location_is_named_after_its_key() -> None:
     catalog = AssetCatalog(None, asset_namespace="dagster://prod")
     assert catalog.dataset(AssetKey(["a", "b"])).id == DatasetId("dagster://prod", "a/b")
-    assert catalog.upstream(AssetKey(["a", "b"])) == ()
+    assert catalog.inputs(AssetKey(["a", "b"]), {}) == ()
+
+
+def test_inputs_logged_by_a_materialization_need_no_definition() -> None:
+    catalog = AssetCatalog(None)
+    [upstream] = catalog.inputs(AssetKey(["orders"]), {AssetKey(["raw", "orders"]): "v7"})
+    assert (upstream.id, upstream.version) == (DatasetId("dagster", "raw/orders"), "v7")
 
 
 def test_an_asset_of_another_location_is_named_from_its_event_when_it_says_where() -> None:

@@ -88,11 +88,16 @@ class AssetCatalog:
             columns=_columns(metadata.get("dagster/column_schema")),
         )
 
-    def upstream(self, key: AssetKey) -> tuple[Dataset, ...]:
+    def inputs(self, key: AssetKey, logged: Mapping[AssetKey, str | None]) -> tuple[Dataset, ...]:
+        """A materialization's upstream assets: those its event-log tags name (`logged`, with the
+        data version read; any code location's assets), and those the code location's asset
+        graph adds (an upstream never materialized leaves no tag)."""
         node = self._node(key)
-        if node is None:
-            return ()
-        return tuple(self.dataset(parent) for parent in sorted(node.parent_keys, key=str))
+        keys = set(logged) | (set(node.parent_keys) if node is not None else set())
+        return tuple(
+            replace(self.dataset(parent), version=logged.get(parent))
+            for parent in sorted(keys, key=str)
+        )
 
     def is_asset_step(self, job_name: str, step_key: str) -> bool:
         """Whether the step computes assets or asset checks (rather than a plain op)."""

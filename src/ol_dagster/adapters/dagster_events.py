@@ -18,11 +18,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, TypeGuard
 
 from dagster import (
+    AssetKey,
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
@@ -507,9 +508,10 @@ class DagsterEventSource:
         catalog = self._catalog
         materialization = entry.asset_materialization
         if materialization is not None:
-            key = materialization.asset_key
+            key, tags = materialization.asset_key, materialization.tags or {}
             dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
-            return (dataset,), catalog.upstream(key)
+            versioned = replace(dataset, version=tags.get(_DATA_VERSION_TAG))
+            return (versioned,), catalog.inputs(key, _inputs_logged(tags))
         observation = entry.asset_observation
         if observation is not None:
             version = observation.tags.get(_DATA_VERSION_TAG) if observation.tags else None
@@ -522,6 +524,25 @@ class DagsterEventSource:
             severity = check.severity.value if check.severity is not None else None
             return (catalog.checked(check.asset_key, check.check_name, check.passed, severity),), ()
         return (), ()
+
+
+_INPUT_POINTER_TAG = "dagster/input_event_pointer/"
+_INPUT_VERSION_TAG = "dagster/input_data_version/"
+
+
+def _inputs_logged(tags: Mapping[str, str]) -> dict[AssetKey, str | None]:
+    """The upstream assets a materialization read, as its own tags record them (the storage id
+    of the upstream materialization, and its data version), whatever code location defines
+    them; each with the data version read."""
+    keys = {
+        tag[len(prefix) :]
+        for tag in tags
+        for prefix in (_INPUT_POINTER_TAG, _INPUT_VERSION_TAG)
+        if tag.startswith(prefix)
+    }
+    return {
+        AssetKey.from_user_string(key): tags.get(_INPUT_VERSION_TAG + key) for key in sorted(keys)
+    }
 
 
 def _facts_of(
