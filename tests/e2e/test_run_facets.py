@@ -5,16 +5,69 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dagster import Definitions, ReexecutionOptions, execute_job, reconstructable
 
 from ol_dagster import openlineage_sensor
 from tests.support.backend import LineageBackend
-from tests.support.dagster_env import SensorDriver, audited, dagster_instance, etl, run_config_for
+from tests.support.dagster_env import (
+    SensorDriver,
+    audited,
+    dagster_instance,
+    etl,
+    publishing,
+    run_config_for,
+)
 from tests.support.schemas import OpenLineageSchemas
 
 
 def _events(backend: LineageBackend, job: str, kind: str) -> list[dict[str, Any]]:
     return [e for e in backend.received if e["job"]["name"] == job and e["eventType"] == kind]
+
+
+def _dagster_tags(event: dict[str, Any]) -> set[tuple[str, str]]:
+    tags = event["run"]["facets"].get("tags", {}).get("tags", [])
+    return {(t["key"], t["value"]) for t in tags if t.get("source") == "DAGSTER"}
+
+
+def test_every_start_and_end_names_its_dagster_run_and_links_to_it(
+    tmp_path: Path,
+    lineage_env: LineageBackend,
+    schemas: OpenLineageSchemas,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OL_DAGSTER_UI_URL", "https://dagster.example.com/")
+    sensor = openlineage_sensor()
+    defs = Definitions(jobs=[publishing], sensors=[sensor])
+    with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
+        run_id = publishing.execute_in_process(instance=instance, raise_on_error=False).run_id
+        SensorDriver(sensor, defs, instance).tick_until_caught_up()
+    link = ("dagster.run_url", f"https://dagster.example.com/runs/{run_id}")
+    for event in lineage_env.received:
+        schemas.validate_run_event(event)
+        kind, job = event["eventType"], event["job"]["name"]
+        if kind == "RUNNING":
+            continue
+        expected = {("dagster.run_id", run_id), link}
+        if job == "publishing.flaky_publish":  # retried once: two attempts, two runs
+            attempt = "1" if event["run"]["runId"] == _first_attempt(lineage_env) else "2"
+            expected |= {("dagster.step_key", "flaky_publish"), ("dagster.attempt", attempt)}
+        elif job != "publishing":
+            expected |= {("dagster.step_key", job.split(".", 1)[1]), ("dagster.attempt", "1")}
+        if (kind, job) == ("START", "publishing"):  # with the run's own tags beside
+            assert expected <= _dagster_tags(event)
+        else:
+            assert _dagster_tags(event) == expected, (kind, job)
+
+
+def _first_attempt(backend: LineageBackend) -> str:
+    return str(
+        next(
+            e["run"]["runId"]
+            for e in backend.received
+            if e["job"]["name"] == "publishing.flaky_publish" and e["eventType"] == "START"
+        )
+    )
 
 
 def test_tags_and_the_scheduled_time_are_run_facets_of_the_start(
@@ -24,16 +77,15 @@ def test_tags_and_the_scheduled_time_are_run_facets_of_the_start(
     defs = Definitions(jobs=[etl], sensors=[sensor])
     with dagster_instance("sqlite_consolidated", tmp_path / "home") as instance:
         tags = {"team": "sales", ".dagster/scheduled_execution_time": "2026-11-25T06:00:00+00:00"}
-        etl.execute_in_process(instance=instance, tags=tags)
+        run_id = etl.execute_in_process(instance=instance, tags=tags).run_id
         SensorDriver(sensor, defs, instance).tick_until_caught_up()
     [start] = _events(lineage_env, "etl", "START")
     facets = start["run"]["facets"]
-    ours = {(t["key"], t["value"]) for t in facets["tags"]["tags"] if t.get("source") == "DAGSTER"}
-    assert ours == {("team", "sales")}  # the client adds its own version tag beside them
+    # the client adds its own version tag beside them
+    assert _dagster_tags(start) == {("team", "sales"), ("dagster.run_id", run_id)}
     assert facets["nominalTime"]["nominalStartTime"] == "2026-11-25T06:00:00+00:00"
     [complete] = _events(lineage_env, "etl", "COMPLETE")
-    later_tags = complete["run"]["facets"].get("tags", {}).get("tags", [])
-    assert [t for t in later_tags if t.get("source") == "DAGSTER"] == []  # sent once, at START
+    assert _dagster_tags(complete) == {("dagster.run_id", run_id)}  # the run's tags: at START
     for event in lineage_env.received:
         schemas.validate_run_event(event)
 

@@ -36,7 +36,9 @@ class Container(containers.DeclarativeContainer):
     # Dry runs: each event as a JSON line on a stream, nothing sent (`stream=` at the call).
     printing_emitter = providers.Factory(PrintingEmitter, engine_version=dagster.__version__)
     translator = providers.Factory(
-        Translator, default_namespace=settings.provided.openlineage_namespace
+        Translator,
+        default_namespace=settings.provided.openlineage_namespace,
+        dagster_ui_url=settings.provided.ol_dagster_ui_url,
     )
     asset_catalog = providers.Factory(
         AssetCatalog,

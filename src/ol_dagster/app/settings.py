@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         "order) holds the reader back before it is taken as a rolled-back insert.",
     )
 
+    ol_dagster_ui_url: str | None = Field(
+        default=None,
+        description="The Dagster UI's base URL: each run's events then link to its page.",
+    )
+
     ol_dagster_asset_namespace: str = Field(
         default="dagster",
         min_length=1,
@@ -53,7 +58,7 @@ class Settings(BaseSettings):
         'as JSON: {"postgres": "postgres://db.internal:5432", "snowflake": "snowflake://org-acct"}',
     )
 
-    @field_validator("openlineage_url")
+    @field_validator("openlineage_url", "ol_dagster_ui_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:
         if value is None or value == "":

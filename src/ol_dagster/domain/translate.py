@@ -31,6 +31,7 @@ _STEP_END = {
     RecordKind.STEP_FAILURE: EventType.FAIL,
 }
 _STEP_BEGIN = (RecordKind.STEP_START, RecordKind.STEP_RESTARTED)
+_TERMINAL = frozenset({EventType.COMPLETE, EventType.FAIL, EventType.ABORT})
 _ASSET_EVENTS = (RecordKind.ASSET_MATERIALIZATION, RecordKind.ASSET_CHECK_EVALUATION)
 _KINDS = {kind.value: kind for kind in RecordKind}
 
@@ -47,8 +48,22 @@ class Translator:
     terminal event: steps still open when their job run ends are ABORTed with it.
     """
 
-    def __init__(self, default_namespace: str) -> None:
+    def __init__(self, default_namespace: str, dagster_ui_url: str | None = None) -> None:
+        """`dagster_ui_url`: the Dagster UI's base URL, to link each run to its page."""
         self.default_namespace = default_namespace
+        self.dagster_ui_url = dagster_ui_url.rstrip("/") if dagster_ui_url else None
+
+    def _dagster_run(
+        self, record: DagsterRecord, step_key: str | None = None, attempt: int | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """Run tags naming the Dagster run (and step attempt) behind an OpenLineage run, and its
+        page in the Dagster UI: how a user gets from a lineage run to Dagster."""
+        tags = [("dagster.run_id", record.run_id)]
+        if step_key is not None and attempt is not None:
+            tags += [("dagster.step_key", step_key), ("dagster.attempt", str(attempt))]
+        if self.dagster_ui_url:
+            tags.append(("dagster.run_url", f"{self.dagster_ui_url}/runs/{record.run_id}"))
+        return tuple(tags)
 
     def translate(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
         """The events `record` produces; `state` moves past it. Raises UntranslatableRecord."""
@@ -238,8 +253,11 @@ class Translator:
             job_kind=JobKind.JOB,
             parent=self._re_executed_from(record),
             error=record.error if event_type is EventType.FAIL else None,
-            # the run's own facts once, with its start; backends keep them for the run
-            run_tags=facts.tags if starting else (),
+            # the run's own facts once, with its start; backends keep them for the run. The
+            # Dagster run behind it on its start and its end, where a user looks for it.
+            run_tags=self._dagster_run(record) + facts.tags
+            if starting
+            else (self._dagster_run(record) if event_type in _TERMINAL else ()),
             nominal_time=_utc(facts.nominal_time) if starting and facts.nominal_time else None,
             nominal_end=_utc(facts.nominal_end) if starting and facts.nominal_end else None,
             job_docs=record.docs if starting else None,
@@ -286,6 +304,9 @@ class Translator:
             job_kind=JobKind.ASSET if record.asset_step or attempt.asset else JobKind.OP,
             parent=ParentRef(parent_id, parent_job, root_id, root_job),
             error=record.error if event_type is EventType.FAIL else None,
+            run_tags=self._dagster_run(record, key, attempt.attempt)
+            if event_type is EventType.START or event_type in _TERMINAL
+            else (),
             job_docs=record.docs if event_type is EventType.START else None,
         )
 
