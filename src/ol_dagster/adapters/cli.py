@@ -158,10 +158,10 @@ def replay(
                         f"the OpenLineage backend did not accept events: {report.failure}. "
                         f"{sent} events were sent; run the same command again to resume."
                     )
-                if report.caught_up and not source.gaps_waited_on(report.position):
-                    break
-                if report.caught_up:  # a storage id below the end may still commit: wait for it
-                    time.sleep(0.5)
+                if report.caught_up:
+                    if not source.gaps_waited_on(report.position):
+                        break
+                    time.sleep(0.5)  # a storage id below the end may still commit: wait for it
     click.echo(f"replayed {read} records as {sent} events", err=True)
     if state_file is not None:
         click.echo(f"progress kept in {state_file}", err=True)

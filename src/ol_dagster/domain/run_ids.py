@@ -37,23 +37,31 @@ def _uuid7(millis: int, key: str) -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+def _run_key(dagster_run_id: str) -> str:
+    return f"dagster-run:{dagster_run_id}"
+
+
+def _step_key(dagster_run_id: str, step_key: str, attempt: int) -> str:
+    return f"dagster-step:{dagster_run_id}:{step_key}:{attempt}"
+
+
 # A run's id is asked for by each of its records, a step attempt's by its start and its end.
 @lru_cache(maxsize=4096)
 def job_run_id(dagster_run_id: str, started_at: float) -> str:
-    return uuid7(started_at, f"dagster-run:{dagster_run_id}")
+    return uuid7(started_at, _run_key(dagster_run_id))
 
 
 @lru_cache(maxsize=4096)
 def step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
-    return uuid7(started_at, f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")
+    return uuid7(started_at, _step_key(dagster_run_id, step_key, attempt))
 
 
 def v1_job_run_id(dagster_run_id: str, started_at: float) -> str:
     """A job run's id as ol-dagster's first cursor version named it (milliseconds truncated from
     the float): for runs in flight when a version-1 cursor is read."""
-    return _uuid7(int(started_at * 1000), f"dagster-run:{dagster_run_id}")
+    return _uuid7(int(started_at * 1000), _run_key(dagster_run_id))
 
 
 def v1_step_run_id(dagster_run_id: str, step_key: str, attempt: int, started_at: float) -> str:
     """A step attempt's id as the first cursor version named it: after the attempt's own start."""
-    return _uuid7(int(started_at * 1000), f"dagster-step:{dagster_run_id}:{step_key}:{attempt}")
+    return _uuid7(int(started_at * 1000), _step_key(dagster_run_id, step_key, attempt))

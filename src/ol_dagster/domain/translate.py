@@ -31,6 +31,7 @@ _STEP_END = {
     RecordKind.STEP_FAILURE: EventType.FAIL,
 }
 _STEP_BEGIN = (RecordKind.STEP_START, RecordKind.STEP_RESTARTED)
+_STEP_BEGIN_NAMES = frozenset(kind.value for kind in _STEP_BEGIN)
 _TERMINAL = frozenset({EventType.COMPLETE, EventType.FAIL, EventType.ABORT})
 _ASSET_EVENTS = (RecordKind.ASSET_MATERIALIZATION, RecordKind.ASSET_CHECK_EVALUATION)
 _KINDS = {kind.value: kind for kind in RecordKind}
@@ -123,7 +124,7 @@ class Translator:
             return [self._job_event(EventType.START, record, run)]
         step = run.steps.get(record.step_key) if record.step_key else None
         if record.step_key and (step is None or step.started_at is None):
-            if step is not None and record.kind in {k.value for k in _STEP_BEGIN}:
+            if step is not None and record.kind in _STEP_BEGIN_NAMES:
                 return self.translate(state, on_time)  # the next attempt of a step up for retry
             # Its step has ended (or never began here): named as it was, reopening nothing.
             return self.translate(RunState({record.run_id: run.copy()}), on_time)
@@ -253,11 +254,10 @@ class Translator:
             job_kind=JobKind.JOB,
             parent=self._re_executed_from(record),
             error=record.error if event_type is EventType.FAIL else None,
-            # the run's own facts once, with its start; backends keep them for the run. The
-            # Dagster run behind it on its start and its end, where a user looks for it.
-            run_tags=self._dagster_run(record) + facts.tags
-            if starting
-            else (self._dagster_run(record) if event_type in _TERMINAL else ()),
+            # The Dagster run behind it on its start and its end, where a user looks for it; the
+            # run's own tags once, with its start: backends keep them for the run.
+            run_tags=(self._dagster_run(record) if starting or event_type in _TERMINAL else ())
+            + (facts.tags if starting else ()),
             nominal_time=_utc(facts.nominal_time) if starting and facts.nominal_time else None,
             nominal_end=_utc(facts.nominal_end) if starting and facts.nominal_end else None,
             job_docs=record.docs if starting else None,
