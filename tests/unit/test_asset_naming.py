@@ -8,6 +8,7 @@ import pytest
 from dagster import AssetKey, AssetSpec, Definitions
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.domain.datasets import DatasetId
 
 
@@ -16,7 +17,7 @@ def _catalog(
 ) -> AssetCatalog:
     spec = AssetSpec(key=AssetKey(["sales", "orders"]), metadata=metadata, kinds=kinds)
     repository = Definitions(assets=[spec]).get_repository_def()
-    return AssetCatalog(repository, **settings)
+    return AssetCatalog(RepositoryDefinitions([repository]), **settings)
 
 
 @pytest.mark.parametrize(

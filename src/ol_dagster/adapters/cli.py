@@ -9,9 +9,10 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -22,7 +23,7 @@ from ol_dagster.adapters.json_cursor import decode
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import OlDagsterError
-from ol_dagster.domain.ports import Emitter
+from ol_dagster.domain.ports import Definitions, Emitter
 from ol_dagster.version import __version__
 
 
@@ -46,15 +47,64 @@ def _instance() -> Iterator[DagsterInstance]:
         yield instance
 
 
+def _definitions_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Where the assets are defined, as the `dagster` CLI takes it (default: ./workspace.yaml)."""
+    options = [
+        click.option(
+            "-w",
+            "--workspace",
+            "workspace_files",
+            multiple=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A workspace file; its Python code locations are loaded here.",
+        ),
+        click.option("-m", "--module-name", "modules", multiple=True, help="A Python module."),
+        click.option(
+            "-f",
+            "--python-file",
+            "python_files",
+            multiple=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A Python file.",
+        ),
+        click.option(
+            "-d",
+            "--working-directory",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Where -m and -f are loaded from (default: here).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _definitions(container: Container, **target: Any) -> Definitions:
+    """The assets' definitions as the sensor has them, for every code location the command is
+    given (and the webserver's, with OL_DAGSTER_GRAPHQL_URL), so that a command names each
+    asset as the sensor does."""
+    try:
+        local = container.workspace(**target)
+    except OlDagsterError:
+        raise
+    except Exception as error:  # noqa: BLE001  (the user's code failed to import: one line)
+        raise click.ClickException(
+            f"cannot load the definitions given by -w/-m/-f: {type(error).__name__}: {error}"
+        ) from None
+    definitions: Definitions = container.definitions(local=local)
+    return definitions
+
+
 def _source(
-    container: Container, instance: DagsterInstance, until_storage_id: int | None = None
+    container: Container,
+    instance: DagsterInstance,
+    definitions: Definitions,
+    until_storage_id: int | None = None,
 ) -> DagsterEventSource:
-    """The event source as the sensor builds it, less its code location: outside one, assets
-    are named from their events and OL_DAGSTER_* naming settings, as the sensor names assets of
-    other code locations."""
+    """The event source as the sensor builds it."""
     source: DagsterEventSource = container.event_source(
         instance=instance,
-        catalog=container.asset_catalog(repository=None),
+        catalog=container.asset_catalog(definitions=definitions),
         until_storage_id=until_storage_id,
     )
     return source
@@ -120,19 +170,22 @@ def _run(
     "(default: .ol-dagster-replay-FROM-TO.json here).",
 )
 @click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True)
+@_definitions_options
 def replay(
     from_storage_id: int,
     to_storage_id: int | None,
     dry_run: bool,
     state_file: Path | None,
     page_size: int,
+    **target: Any,
 ) -> None:
     """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
     container = Container()
     with _instance() as instance:
-        end = to_storage_id or _source(container, instance).latest_storage_id()
+        definitions = _definitions(container, **target)
+        end = to_storage_id or _source(container, instance, definitions).latest_storage_id()
         # bounded at the end seen now: what is written later is the sensor's to send
-        source = _source(container, instance, until_storage_id=end)
+        source = _source(container, instance, definitions, until_storage_id=end)
         if end <= from_storage_id:
             raise click.ClickException(
                 f"nothing to replay: --from-storage-id {from_storage_id} is not before "
@@ -195,13 +248,18 @@ def _done_until(slot: _StateSlot, start: int) -> int:
     help="Seconds between reads.",
 )
 @click.option("--max-ticks", type=click.IntRange(min=1), help="Stop after this many reads.")
+@_definitions_options
 def tail(
-    dry_run: bool, after_storage_id: int | None, interval: float, max_ticks: int | None
+    dry_run: bool,
+    after_storage_id: int | None,
+    interval: float,
+    max_ticks: int | None,
+    **target: Any,
 ) -> None:
     """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
     container = Container()
     with _instance() as instance:
-        source = _source(container, instance)
+        source = _source(container, instance, _definitions(container, **target))
         start = source.latest_storage_id() if after_storage_id is None else after_storage_id
         emitter = container.printing_emitter(stream=sys.stdout)
         slot = _StateSlot(None)
@@ -215,12 +273,13 @@ def tail(
 
 @cli.command()
 @click.option("--sensor-name", default="openlineage_sensor", show_default=True)
-def doctor(sensor_name: str) -> None:
+@_definitions_options
+def doctor(sensor_name: str, **target: Any) -> None:
     """Check the instance, the OpenLineage transport, the backend and the sensor's cursor."""
     problems = 0
     container = Container()
     with _instance() as instance:
-        source = _source(container, instance)
+        source = _source(container, instance, _definitions(container, **target))
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
         _say(

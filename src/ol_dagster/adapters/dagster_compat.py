@@ -1,4 +1,4 @@
-"""The two Dagster internals ol-dagster needs, in one place, because Dagster has no public API
+"""The Dagster internals ol-dagster needs, in one place, because Dagster has no public API
 for them (checked on dagster 1.11.0 to 1.13.x).
 
 Everything else ol-dagster uses comes from `import dagster` or from methods of the objects it
@@ -35,6 +35,25 @@ try:
     from dagster._core.event_api import EventLogCursor as _EventLogCursor
 except ImportError:  # pragma: no cover - only on a Dagster release that moved it
     _EventLogCursor = None  # type: ignore[assignment,misc]
+
+
+try:
+    # How the `dagster` CLI finds the definitions of `-m module` / `-f file.py` (a `Definitions`
+    # object, a repository, a job, ...) and makes a repository of them: for the `ol-dagster`
+    # commands, which load a workspace's code locations in their own process. If these move,
+    # those commands say so and the GraphQL adapter (OL_DAGSTER_GRAPHQL_URL) still works.
+    from dagster._core.definitions.reconstruct import (
+        repository_def_from_target_def as _repository_def_from_target_def,
+    )
+    from dagster._core.workspace.autodiscovery import (
+        loadable_targets_from_python_file as _targets_from_file,
+    )
+    from dagster._core.workspace.autodiscovery import (
+        loadable_targets_from_python_module as _targets_from_module,
+    )
+    from dagster._core.workspace.load import location_origins_from_yaml_paths as _workspace_origins
+except ImportError:  # pragma: no cover - only on a Dagster release that moved them
+    _repository_def_from_target_def = None  # type: ignore[assignment]
 
 
 class UnsupportedDagsterError(RuntimeError):
@@ -133,3 +152,50 @@ def _ids(storage: Any, statement: Any, **values: object) -> dict[int, str] | Non
             return {int(row[0]): str(row[1] or "") for row in rows}
     except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
         return None
+
+
+def workspace_targets(path: object) -> list[tuple[str, str, str | None, str] | None]:
+    """Each code location of a workspace file, as Dagster reads the file: (kind, module or
+    file, attribute, working directory), or None for a location not loaded from Python code
+    (a gRPC server)."""
+    if _repository_def_from_target_def is None:  # pragma: no cover
+        raise UnsupportedDagsterError(
+            f"dagster {DAGSTER_VERSION} moved how workspaces are read: give "
+            "OL_DAGSTER_GRAPHQL_URL instead of -w"
+        )
+    targets: list[tuple[str, str, str | None, str] | None] = []
+    for origin in _workspace_origins([str(path)]):
+        found = getattr(origin, "loadable_target_origin", None)
+        if found is None:
+            targets.append(None)
+            continue
+        directory = found.working_directory or str(getattr(path, "parent", "."))
+        if found.python_file:
+            targets.append(("file", found.python_file, found.attribute, directory))
+        else:
+            module = found.module_name or found.package_name
+            targets.append(("module", module, found.attribute, directory))
+    return targets
+
+
+def loadable_targets(
+    kind: str, name: str, attribute: str | None, working_directory: str
+) -> list[dagster.RepositoryDefinition]:
+    """The repositories `dagster -m name` (kind "module") or `dagster -f name` ("file") loads,
+    imported in this process; only `attribute`'s when given."""
+    if _repository_def_from_target_def is None:  # pragma: no cover
+        raise UnsupportedDagsterError(
+            f"dagster {DAGSTER_VERSION} moved how code locations are loaded: give "
+            "OL_DAGSTER_GRAPHQL_URL instead of -w/-m/-f"
+        )
+    found = (
+        _targets_from_module(name, working_directory)
+        if kind == "module"
+        else _targets_from_file(name, working_directory)
+    )
+    repositories = [
+        _repository_def_from_target_def(target.target_definition)
+        for target in found
+        if attribute is None or target.attribute == attribute
+    ]
+    return [repository for repository in repositories if repository is not None]

@@ -16,6 +16,7 @@ from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import BackendError, ConfigurationError
+from ol_dagster.domain.ports import Definitions
 
 DEFAULT_DESCRIPTION = "Sends OpenLineage events for Dagster runs, steps and assets."
 
@@ -58,8 +59,7 @@ def openlineage_sensor(
         started = time.monotonic()
         source = wiring.event_source(
             instance=context.instance,
-            # the code location's definitions: where assets live, owners, upstream assets, ...
-            catalog=wiring.asset_catalog(repository=context.repository_def),
+            catalog=wiring.asset_catalog(definitions=_definitions(context, wiring)),
         )
         report = tick(
             context, wiring, source, record_filter_limit, after_storage_id, tick_budget_seconds
@@ -72,6 +72,15 @@ def openlineage_sensor(
         return SkipReason(summary)
 
     return _openlineage_sensor
+
+
+def _definitions(context: SensorEvaluationContext, wiring: Container) -> Definitions:
+    """Where assets live, their owners and upstream assets: the sensor's own code location,
+    then (OL_DAGSTER_GRAPHQL_URL) the webserver's view of every location."""
+    repository = context.repository_def
+    local = wiring.code_location(repositories=[repository] if repository is not None else [])
+    definitions: Definitions = wiring.definitions(local=local)
+    return definitions
 
 
 def _lag(source: DagsterEventSource, report: TickReport) -> str:

@@ -6,7 +6,9 @@ import dagster
 from dependency_injector import containers, providers
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.openlineage_emitter import (
     OpenLineageEmitter,
@@ -14,7 +16,18 @@ from ol_dagster.adapters.openlineage_emitter import (
     build_client,
 )
 from ol_dagster.app.settings import load_settings
+from ol_dagster.domain.definitions import Layered
+from ol_dagster.domain.ports import Definitions
 from ol_dagster.domain.translate import Translator
+
+
+def layered_definitions(local: Definitions | None, graphql_url: str | None) -> Definitions:
+    """The process's own definitions (the sensor's code location, a workspace the command
+    loaded), then the webserver's GraphQL API when OL_DAGSTER_GRAPHQL_URL is set."""
+    layers = [local] if local is not None else []
+    if graphql_url:
+        layers.append(GraphQLDefinitions(graphql_url))
+    return Layered(*layers)
 
 
 class Container(containers.DeclarativeContainer):
@@ -22,7 +35,9 @@ class Container(containers.DeclarativeContainer):
 
     Per-call inputs (the Dagster instance, the code location, where the cursor lives) are given
     when a provider is called: `container.event_source(instance=..., catalog=...)`,
-    `container.asset_catalog(repository=...)`, `container.cursor_store(read=..., write=...)`.
+    `container.asset_catalog(definitions=...)`, `container.definitions(local=...)`,
+    `container.code_location(repositories=[...])`, `container.workspace(workspace_files=...)`,
+    `container.cursor_store(read=..., write=...)`.
     Tests replace a provider with `container.emitter.override(fake)`.
     """
 
@@ -39,6 +54,12 @@ class Container(containers.DeclarativeContainer):
         Translator,
         default_namespace=settings.provided.openlineage_namespace,
         dagster_ui_url=settings.provided.ol_dagster_ui_url,
+    )
+    # Asset and job definitions: in process (a code location, a workspace), then GraphQL.
+    code_location = providers.Factory(RepositoryDefinitions)
+    workspace = providers.Factory(load_workspace)
+    definitions = providers.Factory(
+        layered_definitions, graphql_url=settings.provided.ol_dagster_graphql_url
     )
     asset_catalog = providers.Factory(
         AssetCatalog,

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="The Dagster UI's base URL: each run's events then link to its page.",
     )
 
+    ol_dagster_graphql_url: str | None = Field(
+        default=None,
+        description="The GraphQL API of the Dagster webserver (http://host:3000/graphql): "
+        "asset definitions of every code location, for a sensor in any one of them.",
+    )
+
     ol_dagster_asset_namespace: str = Field(
         default="dagster",
         min_length=1,
@@ -58,7 +64,7 @@ class Settings(BaseSettings):
         'as JSON: {"postgres": "postgres://db.internal:5432", "snowflake": "snowflake://org-acct"}',
     )
 
-    @field_validator("openlineage_url", "ol_dagster_ui_url")
+    @field_validator("openlineage_url", "ol_dagster_ui_url", "ol_dagster_graphql_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:
         if value is None or value == "":

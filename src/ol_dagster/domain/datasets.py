@@ -1,7 +1,8 @@
 """What the domain knows of a dataset: a Dagster asset, named the OpenLineage way.
 
-Adapters fill these in from the event log (run-time metadata) and from the code location
-(definition-time metadata); the domain only places them on the right events.
+Adapters fill these in from the event log (run-time metadata) and from the asset definitions
+(definition-time metadata, `AssetFacts`, whichever adapter of the `Definitions` port read them);
+the domain only places them on the right events.
 """
 
 from __future__ import annotations
@@ -55,3 +56,31 @@ class Dataset:
     checks: tuple[CheckResult, ...] = field(default=())
     version: str | None = None
     """Dagster's data version of the asset, when it has one."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFacts:
+    """What an asset's definition says, which the event log does not: where its data lives, its
+    documentation, its upstream assets. The same for every adapter that reads definitions (a
+    code location in process, a workspace, the GraphQL API), so that every process names an
+    asset the same way."""
+
+    key: tuple[str, ...]
+    uri: str | None = None
+    """`dagster/uri`."""
+    table_name: str | None = None
+    """`dagster/table_name`, else `dagster/relation_identifier`."""
+    storage_kind: str | None = None
+    """`dagster/storage_kind`."""
+    kinds: tuple[str, ...] = ()
+    description: str | None = None
+    owners: tuple[str, ...] = ()
+    """As Dagster writes them: an e-mail address, or `team:name`."""
+    tags: tuple[tuple[str, str], ...] = ()
+    """Definition tags, sorted, without Dagster's `dagster/kind/*` (those are `kinds`)."""
+    columns: tuple[Column, ...] = ()
+    parents: tuple[tuple[str, ...], ...] = ()
+    source_url: str | None = None
+    """Where its code is (the first `dagster/code_references` entry): a URL, or a file URL."""
+    source_path: str | None = None
+    """That code's local file, when the reference is a local file."""

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
+    from ol_dagster.domain.datasets import AssetFacts
     from ol_dagster.domain.lineage import Emittable
-    from ol_dagster.domain.records import DagsterRecord
+    from ol_dagster.domain.records import DagsterRecord, JobDocs
     from ol_dagster.domain.run_state import TailState
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
@@ -62,4 +63,29 @@ class EmitResult:
 class Emitter(Protocol):
     def emit(self, events: Sequence[Emittable]) -> EmitResult:
         """Send events in order; stop at the first the backend does not accept."""
+        ...
+
+
+AssetKeyPath: TypeAlias = "tuple[str, ...]"
+
+
+class Definitions(Protocol):
+    """Definition-time facts of assets and jobs, which the event log does not hold.
+
+    Each method answers None for what this adapter does not know (an asset or job of a code
+    location it cannot see), so that another adapter may be asked (`domain.definitions.Layered`).
+    """
+
+    def asset(self, key: AssetKeyPath) -> AssetFacts | None: ...
+
+    def job(self, job_name: str) -> JobDocs | None:
+        """The job's documentation; an empty `JobDocs` for a job that has none."""
+        ...
+
+    def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
+        """The assets a step of the job computes or checks; () for a plain op."""
+        ...
+
+    def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
+        """Start and end (POSIX seconds) of a time partition of the job's."""
         ...

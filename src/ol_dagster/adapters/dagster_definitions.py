@@ -1,0 +1,196 @@
+"""The `Definitions` port from Dagster definitions loaded in this process.
+
+- The sensor's own code location (`context.repository_def`): no cost, but only its own assets.
+- A workspace loaded as the `dagster` CLI loads it (`-w workspace.yaml`, `-m module`,
+  `-f file.py`), for the `ol-dagster` commands: every location's code is imported here, once
+  per command (Python locations only; a `grpc_server` location is reached through the GraphQL
+  adapter instead).
+
+Dagster metadata values become plain `AssetFacts` here; the event source uses the same reading
+for the metadata a materialization carries at run time (`facts_of_metadata`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    LocalFileCodeReference,
+    RepositoryDefinition,
+    TimeWindowPartitionsDefinition,
+    UrlCodeReference,
+)
+
+from ol_dagster.adapters.dagster_compat import (
+    assets_def_of_step,
+    loadable_targets,
+    workspace_targets,
+)
+from ol_dagster.domain.datasets import AssetFacts, Column
+from ol_dagster.domain.errors import ConfigurationError
+from ol_dagster.domain.ports import AssetKeyPath
+from ol_dagster.domain.records import JobDocs
+
+STUB_MARKER = "dagster/auto_created_stub_asset"
+"""Metadata Dagster puts on an asset a location only depends on (`deps=[...]`) without defining
+it: such a location knows nothing of it, another one does."""
+
+KIND_TAG_PREFIX = "dagster/kind/"
+
+
+class RepositoryDefinitions:
+    """Facts from one or more code locations' `RepositoryDefinition`s, the first that defines
+    an asset or job answering."""
+
+    def __init__(self, repositories: Sequence[RepositoryDefinition]) -> None:
+        self._repositories = tuple(repositories)
+        # Definitions do not change while loaded: each fact is looked up once.
+        self._assets: dict[AssetKeyPath, AssetFacts | None] = {}
+
+    def asset(self, key: AssetKeyPath) -> AssetFacts | None:
+        if key not in self._assets:
+            self._assets[key] = self._find_asset(AssetKey(list(key)))
+        return self._assets[key]
+
+    def _find_asset(self, key: AssetKey) -> AssetFacts | None:
+        for repository in self._repositories:
+            graph = repository.asset_graph
+            if not graph.has(key):
+                continue
+            node = graph.get(key)
+            if metadata_value(node.metadata.get(STUB_MARKER)):
+                continue
+            facts = facts_of_metadata(tuple(key.path), node.metadata)
+            return AssetFacts(
+                key=facts.key,
+                uri=facts.uri,
+                table_name=facts.table_name,
+                storage_kind=facts.storage_kind,
+                kinds=tuple(sorted(node.kinds)),
+                description=node.description,
+                owners=tuple(node.owners),
+                tags=definition_tags(node.tags),
+                columns=facts.columns,
+                parents=tuple(sorted(tuple(parent.path) for parent in node.parent_keys)),
+                source_url=facts.source_url,
+                source_path=facts.source_path,
+            )
+        return None
+
+    def _job(self, job_name: str) -> Any:
+        for repository in self._repositories:
+            if repository.has_job(job_name):
+                return repository.get_job(job_name)
+        return None
+
+    def job(self, job_name: str) -> JobDocs | None:
+        job = self._job(job_name)
+        if job is None:
+            return None
+        return JobDocs(job.description, tuple(getattr(job, "owners", None) or ()))
+
+    def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
+        job = self._job(job_name)
+        if job is None:
+            return None
+        assets = assets_def_of_step(job, step_key)
+        if assets is None:
+            return ()
+        keys = {tuple(key.path) for key in assets.keys}
+        keys |= {tuple(check.asset_key.path) for check in getattr(assets, "check_keys", ())}
+        return tuple(sorted(keys))
+
+    def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
+        job = self._job(job_name)
+        partitions = job.partitions_def if job is not None else None
+        if not isinstance(partitions, TimeWindowPartitionsDefinition):
+            return None
+        try:
+            window = partitions.time_window_for_partition_key(partition_key)
+        except Exception:  # noqa: BLE001  (a key of another definition: no window, no facet)
+            return None
+        return window.start.timestamp(), window.end.timestamp()
+
+
+def load_workspace(
+    workspace_files: Sequence[Path] = (),
+    modules: Sequence[str] = (),
+    python_files: Sequence[Path] = (),
+    working_directory: Path | None = None,
+) -> RepositoryDefinitions:
+    """The code locations of a workspace, imported here as `dagster`'s `-w/-m/-f` name them.
+
+    With none given, `./workspace.yaml` when it exists (as the `dagster` CLI does); else nothing.
+    """
+    if not (workspace_files or modules or python_files) and Path("workspace.yaml").is_file():
+        workspace_files = [Path("workspace.yaml")]
+    cwd = str(working_directory or Path.cwd())
+    targets: list[tuple[str, str, str | None, str]] = [("module", m, None, cwd) for m in modules]
+    targets += [("file", str(f), None, cwd) for f in python_files]
+    for path in workspace_files:
+        for target in workspace_targets(path):
+            if target is None:
+                raise ConfigurationError(
+                    f"{path}: a gRPC server location cannot be loaded in this process; set "
+                    "OL_DAGSTER_GRAPHQL_URL (the webserver's /graphql, which sees every location)."
+                )
+            targets.append(target)
+    repositories = [repository for target in targets for repository in loadable_targets(*target)]
+    return RepositoryDefinitions(repositories)
+
+
+def facts_of_metadata(key: AssetKeyPath, metadata: Mapping[str, Any]) -> AssetFacts:
+    """What Dagster's metadata keys say of where an asset lives and what it holds."""
+    references = list(
+        getattr(metadata_value(metadata.get("dagster/code_references")), "code_references", None)
+        or ()
+    )
+    url, path = _source(references[0]) if references else (None, None)
+    return AssetFacts(
+        key=key,
+        uri=_text(metadata.get("dagster/uri")),
+        table_name=_text(metadata.get("dagster/table_name"))
+        or _text(metadata.get("dagster/relation_identifier")),
+        storage_kind=_text(metadata.get("dagster/storage_kind")),
+        columns=_columns(metadata.get("dagster/column_schema")),
+        source_url=url,
+        source_path=path,
+    )
+
+
+def definition_tags(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (k, v) for k, v in sorted((tags or {}).items()) if not k.startswith(KIND_TAG_PREFIX)
+    )
+
+
+def source_url(file_path: str, line_number: int | None) -> str:
+    return f"file://{file_path}" + (f"#L{line_number}" if line_number else "")
+
+
+def _source(reference: Any) -> tuple[str | None, str | None]:
+    if isinstance(reference, LocalFileCodeReference):
+        return source_url(reference.file_path, reference.line_number), reference.file_path
+    if isinstance(reference, UrlCodeReference):
+        return reference.url, None
+    return None, None
+
+
+def metadata_value(entry: Any) -> Any:
+    """A metadata entry's plain value (Dagster wraps values in `MetadataValue`s)."""
+    return getattr(entry, "value", entry)
+
+
+def _text(entry: Any) -> str | None:
+    value = metadata_value(entry)
+    return str(value) if value not in (None, "") else None
+
+
+def _columns(entry: Any) -> tuple[Column, ...]:
+    schema = getattr(metadata_value(entry), "columns", None)
+    if not schema:
+        return ()
+    return tuple(Column(c.name, c.type or None, c.description) for c in schema)
