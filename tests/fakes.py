@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ol_dagster.domain.datasets import AssetFacts
 from ol_dagster.domain.lineage import LineageEvent
-from ol_dagster.domain.ports import EmitResult, Position
-from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.ports import AssetKeyPath, EmitResult, Position
+from ol_dagster.domain.records import DagsterRecord, JobDocs
 from ol_dagster.domain.run_state import TailState
 
 
@@ -109,3 +110,31 @@ class FlakyEmitter(FakeEmitter):
         if self.calls <= self.failures:
             return EmitResult(accepted=0, failure="HTTPError: 503 Server Error")
         return super().emit(events)
+
+
+class FakeDefinitions:
+    """Asset and job definitions in dicts: what the Definitions adapters read from Dagster."""
+
+    def __init__(
+        self,
+        assets: Sequence[AssetFacts] = (),
+        jobs: Mapping[str, JobDocs] | None = None,
+        steps: Mapping[tuple[str, str], tuple[AssetKeyPath, ...]] | None = None,
+    ) -> None:
+        self.assets = {facts.key: facts for facts in assets}
+        self.jobs = dict(jobs or {})
+        self.steps = dict(steps or {})
+
+    def asset(self, key: AssetKeyPath) -> AssetFacts | None:
+        return self.assets.get(key)
+
+    def job(self, job_name: str) -> JobDocs | None:
+        return self.jobs.get(job_name)
+
+    def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
+        if job_name not in self.jobs:
+            return None
+        return self.steps.get((job_name, step_key), ())
+
+    def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
+        return None

@@ -80,39 +80,39 @@ class RepositoryDefinitions:
             )
         return None
 
-    def _job(self, job_name: str) -> Any:
-        for repository in self._repositories:
-            if repository.has_job(job_name):
-                return repository.get_job(job_name)
-        return None
+    def _jobs(self, job_name: str) -> list[Any]:
+        """The job of each location that has one of this name (every asset location has an
+        `__ASSET_JOB`)."""
+        return [r.get_job(job_name) for r in self._repositories if r.has_job(job_name)]
 
     def job(self, job_name: str) -> JobDocs | None:
-        job = self._job(job_name)
-        if job is None:
+        jobs = self._jobs(job_name)
+        if not jobs:
             return None
-        return JobDocs(job.description, tuple(getattr(job, "owners", None) or ()))
+        return JobDocs(jobs[0].description, tuple(getattr(jobs[0], "owners", None) or ()))
 
     def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
-        job = self._job(job_name)
-        if job is None:
+        jobs = self._jobs(job_name)
+        if not jobs:
             return None
-        assets = assets_def_of_step(job, step_key)
-        if assets is None:
-            return ()
-        keys = {tuple(key.path) for key in assets.keys}
-        keys |= {tuple(check.asset_key.path) for check in getattr(assets, "check_keys", ())}
+        keys: set[AssetKeyPath] = set()
+        for assets in (assets_def_of_step(job, step_key) for job in jobs):
+            if assets is not None:
+                keys |= {tuple(key.path) for key in assets.keys}
+                keys |= {tuple(check.asset_key.path) for check in assets.check_keys}
         return tuple(sorted(keys))
 
     def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
-        job = self._job(job_name)
-        partitions = job.partitions_def if job is not None else None
-        if not isinstance(partitions, TimeWindowPartitionsDefinition):
-            return None
-        try:
-            window = partitions.time_window_for_partition_key(partition_key)
-        except Exception:  # noqa: BLE001  (a key of another definition: no window, no facet)
-            return None
-        return window.start.timestamp(), window.end.timestamp()
+        for job in self._jobs(job_name):
+            partitions = job.partitions_def
+            if not isinstance(partitions, TimeWindowPartitionsDefinition):
+                continue
+            try:
+                window = partitions.time_window_for_partition_key(partition_key)
+            except Exception:  # noqa: BLE001, S112  (a key of another definition: no window)
+                continue
+            return window.start.timestamp(), window.end.timestamp()
+        return None
 
 
 def load_workspace(

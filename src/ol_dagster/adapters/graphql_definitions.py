@@ -22,7 +22,10 @@ from ol_dagster.domain.errors import OlDagsterError
 from ol_dagster.domain.ports import AssetKeyPath
 from ol_dagster.domain.records import JobDocs
 
-# Fields present from Dagster 1.11 on (checked against dagster-graphql's schema of 1.11 and 1.13).
+# Fields present from Dagster 1.11 on (checked against dagster-graphql's schema of 1.11 and 1.13),
+# except the owners of jobs (1.12 on): `_JOB_OWNERS` is dropped for a webserver without them.
+_JOB_OWNERS = """ owners { ... on UserDefinitionOwner { email }
+                         ... on TeamDefinitionOwner { team } }"""
 QUERY = """
 query OlDagsterDefinitions {
   assetNodes {
@@ -36,6 +39,7 @@ query OlDagsterDefinitions {
     jobNames
     opNames
     graphName
+    assetChecksOrError { ... on AssetChecks { checks { name jobNames } } }
     metadataEntries {
       label
       ... on TextMetadataEntry { text }
@@ -53,8 +57,7 @@ query OlDagsterDefinitions {
   }
   repositoriesOrError {
     ... on RepositoryConnection {
-      nodes { jobs { name description owners { ... on UserDefinitionOwner { email }
-                                             ... on TeamDefinitionOwner { team } } } }
+      nodes { jobs { name description JOB_OWNERS } }
     }
     ... on PythonError { message }
   }
@@ -94,9 +97,21 @@ class GraphQLDefinitions:
         return self._loaded
 
     def _query(self) -> dict[str, Any]:
+        answer = self._ask(QUERY.replace("JOB_OWNERS", _JOB_OWNERS))
+        if any(_no_job_owners(e.get("message", "")) for e in answer.get("errors") or ()):
+            answer = self._ask(QUERY.replace("JOB_OWNERS", ""))  # a webserver before 1.12
+        if answer.get("errors") or not isinstance(answer.get("data"), dict):
+            messages = [e.get("message", "") for e in answer.get("errors") or ()]
+            raise self._unavailable("; ".join(messages)[:300] or "no data")
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    def _ask(self, query: str) -> dict[str, Any]:
+        """The API's answer: its data, or its errors (a query the schema refuses comes back
+        as a 400 with the reasons in its body)."""
         request = urllib.request.Request(  # noqa: S310 (an http(s) URL: settings check it)
             self._url,
-            data=json.dumps({"query": QUERY}).encode(),
+            data=json.dumps({"query": query}).encode(),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
         self.requests += 1
@@ -104,14 +119,18 @@ class GraphQLDefinitions:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
                 answer = json.load(response)
         except urllib.error.HTTPError as error:
-            raise self._unavailable(f"HTTP {error.code} {error.reason}") from None
+            with error:
+                try:
+                    answer = json.load(error)
+                except ValueError:
+                    answer = None
+            if not isinstance(answer, dict) or not answer.get("errors"):
+                raise self._unavailable(f"HTTP {error.code} {error.reason}") from None
         except (OSError, ValueError) as error:
             raise self._unavailable(f"{type(error).__name__}: {error}") from None
-        if answer.get("errors") or not isinstance(answer.get("data"), dict):
-            messages = [e.get("message", "") for e in answer.get("errors") or ()]
-            raise self._unavailable("; ".join(messages)[:300] or "no data")
-        data: dict[str, Any] = answer["data"]
-        return data
+        if not isinstance(answer, dict):
+            raise self._unavailable("the answer is not a JSON object")
+        return answer
 
     def _unavailable(self, why: str) -> DefinitionsUnavailable:
         return DefinitionsUnavailable(
@@ -147,7 +166,7 @@ class GraphQLDefinitions:
         job = self._fetch()[1].get(job_name)
         if job is None:
             return None
-        return JobDocs(job["description"], _owners(job["owners"]))
+        return JobDocs(job["description"], _owners(job.get("owners") or ()))
 
     def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
         nodes, jobs = self._fetch()
@@ -159,12 +178,28 @@ class GraphQLDefinitions:
             sorted(
                 key
                 for key, node in nodes.items()
-                if job_name in node["jobNames"] and top in (node["graphName"], *node["opNames"])
+                if (job_name in node["jobNames"] and top in (node["graphName"], *node["opNames"]))
+                or any(
+                    job_name in check["jobNames"] and top == _check_op(key, check["name"])
+                    for check in (node.get("assetChecksOrError") or {}).get("checks") or ()
+                )
             )
         )
 
     def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
         return None  # not served by the API: the run's own partition tags still say the key
+
+
+def _no_job_owners(message: str) -> bool:
+    """The schema refuses the owners of jobs (Dagster 1.11: `Cannot query field 'owners' on
+    type 'Job'.`, `Unknown type 'UserDefinitionOwner'.`)."""
+    return "DefinitionOwner" in message or ("'owners'" in message and "'Job'" in message)
+
+
+def _check_op(key: AssetKeyPath, check_name: str) -> str:
+    """The op of a check defined on its own (`@asset_check`), named as Dagster names it."""
+    identifier = "__".join(key).replace("-", "_").replace(".", "_")
+    return f"{identifier}_{check_name}".replace(".", "_")
 
 
 def _stub(node: Mapping[str, Any]) -> bool:
