@@ -32,7 +32,8 @@ def test_a_sensor_with_none_of_the_assets_sends_their_inputs_with_versions(
     assets.resolve_job_def("sales_job").execute_in_process(instance=instance)
     assets.resolve_job_def("report_job").execute_in_process(instance=instance, partition_key="emea")
     sensor = openlineage_sensor(record_filter_limit=100)
-    SensorDriver(sensor, Definitions(sensors=[sensor]), instance).tick_until_caught_up()
+    driver = SensorDriver(sensor, Definitions(sensors=[sensor]), instance)
+    driver.tick_until_caught_up()
     events = lineage_env.received
     for event in events:
         schemas.validate_event(event)
@@ -49,3 +50,7 @@ def test_a_sensor_with_none_of_the_assets_sends_their_inputs_with_versions(
     assert [_named(d) for d in orders["inputs"]] == [raw_written]
     assert [_named(d) for d in stats["inputs"]] == [orders_written]
     assert [_named(d) for d in report["inputs"]] == [orders_written]
+    # named from their keys here, and the tick says so and how to name them as defined
+    note = next(m for m in driver.skip_messages if m and "not defined in this code location" in m)
+    assert "(daily_count, daily_revenue, orders, ...)" in note
+    assert "set OL_DAGSTER_GRAPHQL_URL" in note

@@ -50,6 +50,8 @@ class AssetCatalog:
         self._storage_namespaces = dict(storage_namespaces or {})
         self._datasets: dict[AssetKey, Dataset] = {}
         self._asset_steps: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+        self.undefined: set[tuple[str, ...]] = set()
+        """Assets met that no definitions adapter defines: named from their keys and events."""
 
     def dataset(self, key: AssetKey) -> Dataset:
         """The asset as a dataset, with what its definition says; no run-time metadata."""
@@ -60,7 +62,21 @@ class AssetCatalog:
 
     def _facts(self, key: AssetKey) -> AssetFacts:
         path = tuple(key.path)
-        return self._definitions.asset(path) or AssetFacts(path)
+        facts = self._definitions.asset(path)
+        if facts is None:
+            self.undefined.add(path)
+            return AssetFacts(path)
+        return facts
+
+    def undefined_note(self, where: str) -> str:
+        """Why some assets are named by their keys, and how to name them as defined."""
+        keys = sorted("/".join(key) for key in self.undefined)
+        shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+        return (
+            f"{len(keys)} assets not defined in {where} ({shown}) are named from their keys "
+            "and events: set OL_DAGSTER_GRAPHQL_URL to the webserver's /graphql to name them "
+            "from their definitions in every code location"
+        )
 
     def _defined_dataset(self, key: AssetKey) -> Dataset:
         facts = self._facts(key)

@@ -18,12 +18,14 @@ from urllib.parse import urlsplit
 import click
 from dagster import DagsterInstance
 
+from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import OlDagsterError
-from ol_dagster.domain.ports import Definitions, Emitter
+from ol_dagster.domain.ports import Emitter
 from ol_dagster.version import __version__
 
 
@@ -79,33 +81,42 @@ def _definitions_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _definitions(container: Container, **target: Any) -> Definitions:
-    """The assets' definitions as the sensor has them, for every code location the command is
-    given (and the webserver's, with OL_DAGSTER_GRAPHQL_URL), so that a command names each
-    asset as the sensor does."""
+def _local_definitions(container: Container, **target: Any) -> RepositoryDefinitions:
+    """The code locations the command is given (-w/-m/-f, else ./workspace.yaml), loaded here."""
     try:
-        local = container.workspace(**target)
+        local: RepositoryDefinitions = container.workspace(**target)
     except OlDagsterError:
         raise
     except Exception as error:  # noqa: BLE001  (the user's code failed to import: one line)
         raise click.ClickException(
             f"cannot load the definitions given by -w/-m/-f: {type(error).__name__}: {error}"
         ) from None
-    definitions: Definitions = container.definitions(local=local)
-    return definitions
+    return local
+
+
+def _catalog(container: Container, **target: Any) -> AssetCatalog:
+    """Assets named as the sensor names them: from the definitions of every code location the
+    command is given, then the webserver's (OL_DAGSTER_GRAPHQL_URL)."""
+    local = _local_definitions(container, **target)
+    catalog: AssetCatalog = container.asset_catalog(definitions=container.definitions(local=local))
+    return catalog
+
+
+def _note_undefined(container: Container, catalog: AssetCatalog) -> None:
+    if catalog.undefined and not container.settings().ol_dagster_graphql_url:
+        where = "the code locations given (-w/-m/-f, else ./workspace.yaml)"
+        click.echo(f"note: {catalog.undefined_note(where)}", err=True)
 
 
 def _source(
     container: Container,
     instance: DagsterInstance,
-    definitions: Definitions,
+    catalog: AssetCatalog,
     until_storage_id: int | None = None,
 ) -> DagsterEventSource:
     """The event source as the sensor builds it."""
     source: DagsterEventSource = container.event_source(
-        instance=instance,
-        catalog=container.asset_catalog(definitions=definitions),
-        until_storage_id=until_storage_id,
+        instance=instance, catalog=catalog, until_storage_id=until_storage_id
     )
     return source
 
@@ -182,10 +193,10 @@ def replay(
     """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
     container = Container()
     with _instance() as instance:
-        definitions = _definitions(container, **target)
-        end = to_storage_id or _source(container, instance, definitions).latest_storage_id()
+        catalog = _catalog(container, **target)
+        end = to_storage_id or _source(container, instance, catalog).latest_storage_id()
         # bounded at the end seen now: what is written later is the sensor's to send
-        source = _source(container, instance, definitions, until_storage_id=end)
+        source = _source(container, instance, catalog, until_storage_id=end)
         if end <= from_storage_id:
             raise click.ClickException(
                 f"nothing to replay: --from-storage-id {from_storage_id} is not before "
@@ -215,6 +226,7 @@ def replay(
                     if not source.gaps_waited_on(report.position):
                         break
                     time.sleep(0.5)  # a storage id below the end may still commit: wait for it
+    _note_undefined(container, catalog)
     click.echo(f"replayed {read} records as {sent} events", err=True)
     if state_file is not None:
         click.echo(f"progress kept in {state_file}", err=True)
@@ -259,27 +271,30 @@ def tail(
     """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
     container = Container()
     with _instance() as instance:
-        source = _source(container, instance, _definitions(container, **target))
+        catalog = _catalog(container, **target)
+        source = _source(container, instance, catalog)
         start = source.latest_storage_id() if after_storage_id is None else after_storage_id
         emitter = container.printing_emitter(stream=sys.stdout)
         slot = _StateSlot(None)
-        ticks = 0
+        ticks, noted = 0, 0
         while max_ticks is None or ticks < max_ticks:
             if ticks:
                 time.sleep(interval)
             _run(source, slot, emitter, container, 500, start)
             ticks += 1
+            if len(catalog.undefined) > noted:  # said again only when more assets are met
+                _note_undefined(container, catalog)
+                noted = len(catalog.undefined)
 
 
 @cli.command()
 @click.option("--sensor-name", default="openlineage_sensor", show_default=True)
 @_definitions_options
 def doctor(sensor_name: str, **target: Any) -> None:
-    """Check the instance, the OpenLineage transport, the backend and the sensor's cursor."""
+    """Check the instance, the definitions, the transport, the backend and the sensor's cursor."""
     problems = 0
     container = Container()
     with _instance() as instance:
-        source = _source(container, instance, _definitions(container, **target))
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
         _say(
@@ -287,11 +302,36 @@ def doctor(sensor_name: str, **target: Any) -> None:
             f"{os.environ['DAGSTER_HOME']}: {storage}, "
             f"{'run-sharded (read run by run)' if sharded else 'one global storage id'}",
         )
+        catalog, trouble = _check_definitions(container, target)
+        problems += trouble
         problems += _check_transport(container)
-        problems += _check_cursor(instance, sensor_name, source)
+        problems += _check_cursor(instance, sensor_name, _source(container, instance, catalog))
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
     click.echo("all good")
+
+
+def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[AssetCatalog, int]:
+    """Which asset definitions the commands name assets from, and what loading them cost."""
+    started = time.monotonic()
+    local = _local_definitions(container, **target)
+    _say(
+        "locations",
+        f"{local.locations} code locations loaded here, {local.assets} assets, "
+        f"in {time.monotonic() - started:.1f} s (-w/-m/-f, else ./workspace.yaml)",
+    )
+    definitions = container.definitions(local=local)
+    url = container.settings().ol_dagster_graphql_url
+    if url:
+        started = time.monotonic()
+        try:
+            definitions.asset(("ol-dagster", "doctor", "probe"))  # asks the webserver once
+        except OlDagsterError as error:
+            _say("graphql", str(error), ok=False)
+            return container.asset_catalog(definitions=local), 1
+        _say("graphql", f"{url} answered in {time.monotonic() - started:.2f} s")
+    catalog: AssetCatalog = container.asset_catalog(definitions=definitions)
+    return catalog, 0
 
 
 def _say(topic: str, text: str, ok: bool = True) -> None:

@@ -50,6 +50,22 @@ class RepositoryDefinitions:
         # Definitions do not change while loaded: each fact is looked up once.
         self._assets: dict[AssetKeyPath, AssetFacts | None] = {}
 
+    @property
+    def locations(self) -> int:
+        return len(self._repositories)
+
+    @property
+    def assets(self) -> int:
+        """How many assets the locations define (their stubs of others' assets not counted)."""
+        return len(
+            {
+                key
+                for repository in self._repositories
+                for key in repository.asset_graph.get_all_asset_keys()
+                if not metadata_value(repository.asset_graph.get(key).metadata.get(STUB_MARKER))
+            }
+        )
+
     def asset(self, key: AssetKeyPath) -> AssetFacts | None:
         if key not in self._assets:
             self._assets[key] = self._find_asset(AssetKey(list(key)))

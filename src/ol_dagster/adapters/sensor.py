@@ -57,14 +57,14 @@ def openlineage_sensor(
     )
     def _openlineage_sensor(context: SensorEvaluationContext) -> SkipReason:
         started = time.monotonic()
-        source = wiring.event_source(
-            instance=context.instance,
-            catalog=wiring.asset_catalog(definitions=_definitions(context, wiring)),
-        )
+        catalog = wiring.asset_catalog(definitions=_definitions(context, wiring))
+        source = wiring.event_source(instance=context.instance, catalog=catalog)
         report = tick(
             context, wiring, source, record_filter_limit, after_storage_id, tick_budget_seconds
         )
         summary = f"{report.summary()}; {_lag(source, report)}, {time.monotonic() - started:.1f} s"
+        if catalog.undefined and not wiring.settings().ol_dagster_graphql_url:
+            summary += "; " + catalog.undefined_note("this code location")
         context.log.info(f"ol-dagster: {summary}")
         if report.failure is not None and not report.progressed:
             # Nothing moved: fail the tick so that Dagster shows it red, cursor unchanged.
