@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck check bench bench-commit-order matrix matrix-lowest matrix-newest example clean
+.PHONY: install demo test lint typecheck check bench bench-commit-order bench-definitions matrix matrix-lowest matrix-newest example clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: install
 # PostgreSQL committing out of storage-id order, live: writers, stalled inserts, fast ticks.
 bench-commit-order: install
 	$(BIN)/python bench/commit_order.py
+
+# What each source of asset definitions costs (code location, workspace -w, GraphQL API).
+bench-definitions: install
+	$(BIN)/python bench/definitions.py
 
 clean:
 	rm -rf $(VENV) .venv-lowest .venv-newest .mypy_cache .pytest_cache .ruff_cache ol-demo-events.jsonl
