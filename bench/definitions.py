@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dagster import DagsterInstance
 from tests.support.dagster_processes import (
     BIN,
     free_port,
+    new_dagster_home,
     running,
     wait_for_locations,
 )
@@ -117,10 +117,7 @@ def _measure(count: int, repeat: int) -> None:
         )
 
         # the webserver's GraphQL API: one request when a fact is missing, once per tick
-        home = folder / "home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        DagsterInstance.from_config(str(home)).dispose()
+        home = new_dagster_home(folder / "home")
         port = free_port()
         log = folder / "webserver.log"
         command = [str(BIN / "dagster-webserver"), "-w", str(workspace), "-p", str(port)]

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.graphql_definitions import DefinitionsUnavailable, GraphQLDefinitions
@@ -25,6 +24,7 @@ from tests.support.dagster_processes import (
     BIN,
     ROOT,
     free_port,
+    new_dagster_home,
     running,
     wait_for_locations,
     write_workspace,
@@ -77,9 +77,7 @@ def workspace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def graphql_url(workspace_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `dagster-webserver` serving the two locations."""
-    home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    DagsterInstance.from_config(str(home)).dispose()
+    home = new_dagster_home(tmp_path_factory.mktemp("webserver") / "dagster_home")
     port = free_port()
     log = home / "webserver.log"
     command = [str(BIN / "dagster-webserver"), "-w", str(workspace_file), "-p", str(port)]

@@ -23,6 +23,7 @@ from tests.support.dagster_processes import (
     BIN,
     ROOT,
     free_port,
+    new_dagster_home,
     running,
     wait_for_locations,
     write_workspace,
@@ -81,10 +82,7 @@ def test_a_sensor_with_no_assets_names_inputs_as_their_outputs_and_replay_agrees
     tmp_path: Path, backend: LineageBackend, schemas: OpenLineageSchemas
 ) -> None:
     workspace = write_workspace(tmp_path / "workspace.yaml", LOCATIONS)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    DagsterInstance.from_config(str(home)).dispose()  # created once, before processes race
+    home = new_dagster_home(tmp_path / "dagster_home")
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "OL_"))}
     env = base | {"DAGSTER_HOME": str(home), "OPENLINEAGE_URL": backend.url}

@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 
 from tests.support.backend import LineageBackend
+from tests.support.dagster_processes import (
+    BIN,
+    ROOT,
+    free_port,
+    new_dagster_home,
+    running,
+    wait_for_locations,
+)
 from tests.support.schemas import OpenLineageSchemas
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-BIN = Path(sys.executable).parent
 DEADLINE_SECONDS = 150
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -38,35 +32,14 @@ def _running(
     command: list[str], cwd: Path, tmp_path: Path, backend: LineageBackend
 ) -> Iterator[tuple[Path, dict[str, str]]]:
     """`command` (a Dagster process serving the example workspace) on a fresh DAGSTER_HOME."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    # Create the storage once, before two processes (daemon, launcher) race to create it.
-    DagsterInstance.from_config(str(home)).dispose()
+    home = new_dagster_home(tmp_path / "dagster_home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINEAGE")} | {
         "DAGSTER_HOME": str(home),
         "OPENLINEAGE_URL": backend.url,
         "OL_DAGSTER_EXAMPLE_SENSOR_INTERVAL": "5",
     }
-    log = (tmp_path / "dagster.log").open("w")
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped with every child it spawned
-    )
-    try:
+    with running(command, cwd, env, tmp_path / "dagster.log"):
         yield home, env
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture
@@ -138,34 +111,14 @@ def test_runs_launched_on_a_real_daemon_reach_the_backend(
     )
 
 
-def _location_loaded(port: int) -> bool:
-    query = b'{"query": "{ workspaceOrError { ... on Workspace { locationEntries { name '
-    query += b'locationOrLoadError { __typename } } } } }"}'
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
-            entries = json.load(response)["data"]["workspaceOrError"]["locationEntries"]
-    except (OSError, KeyError, ValueError):
-        return False
-    return [(e["name"], (e["locationOrLoadError"] or {}).get("__typename")) for e in entries] == [
-        ("ol_dagster_example", "RepositoryLocation")
-    ]
-
-
 def test_the_readme_dagster_dev_command_serves_the_example_and_sends_lineage(
     tmp_path: Path, backend: LineageBackend, schemas: OpenLineageSchemas
 ) -> None:
     """`OPENLINEAGE_URL=... dagster dev -w examples/workspace.yaml`, from the repository root."""
-    port = _free_port()
+    port = free_port()
     command = [str(BIN / "dagster"), "dev", "-w", "examples/workspace.yaml", "-p", str(port)]
     with _running(command, ROOT, tmp_path, backend) as (_, env):
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while not _location_loaded(port):
-            log = (tmp_path / "dagster.log").read_text()
-            assert time.monotonic() < deadline, f"the webserver never served the example:\n{log}"
-            time.sleep(1)
+        wait_for_locations(port, ["ol_dagster_example"], tmp_path / "dagster.log")
         _launch(env, "customers_job")
         _wait_for(backend, {("START", "customers_job"), ("COMPLETE", "customers_job")})
     for event in backend.received:

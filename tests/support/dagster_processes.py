@@ -25,6 +25,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def new_dagster_home(path: Path) -> Path:
+    """A fresh DAGSTER_HOME, its storage created once, before processes race to create it."""
+    from dagster import DagsterInstance
+
+    path.mkdir(parents=True)
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    DagsterInstance.from_config(str(path)).dispose()
+    return path
+
+
 def write_workspace(path: Path, locations: Sequence[str]) -> Path:
     """A workspace file of `tests/support/locations/<name>.py` code locations, in this order."""
     entries = "".join(

@@ -27,7 +27,11 @@ from urllib.parse import urlsplit
 
 from dagster import AssetKey, MultiPartitionKey
 
-from ol_dagster.adapters.dagster_definitions import facts_of_metadata, metadata_value
+from ol_dagster.adapters.dagster_definitions import (
+    facts_of_metadata,
+    metadata_value,
+    plain_metadata,
+)
 from ol_dagster.domain.datasets import AssetFacts, CheckResult, ColumnSource, Dataset, DatasetId
 from ol_dagster.domain.definitions import Layered
 from ol_dagster.domain.ports import Definitions
@@ -154,7 +158,7 @@ class AssetCatalog:
     ) -> Dataset:
         """The asset with the run-time metadata of one materialization."""
         base = self.dataset(key)
-        logged = facts_of_metadata(tuple(key.path), metadata)
+        logged = facts_of_metadata(tuple(key.path), plain_metadata(metadata))
         if base.alias is None:  # no definition says where it lives: maybe the event does
             physical = self._physical_id(logged)
             if physical is not None:

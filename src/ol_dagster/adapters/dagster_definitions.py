@@ -13,6 +13,7 @@ for the metadata a materialization carries at run time (`facts_of_metadata`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +80,13 @@ class RepositoryDefinitions:
             node = graph.get(key)
             if metadata_value(node.metadata.get(STUB_MARKER)):
                 continue
-            facts = facts_of_metadata(tuple(key.path), node.metadata)
-            return AssetFacts(
-                key=facts.key,
-                uri=facts.uri,
-                table_name=facts.table_name,
-                storage_kind=facts.storage_kind,
+            return replace(
+                facts_of_metadata(tuple(key.path), plain_metadata(node.metadata)),
                 kinds=tuple(sorted(node.kinds)),
                 description=node.description,
                 owners=tuple(node.owners),
                 tags=definition_tags(node.tags),
-                columns=facts.columns,
                 parents=tuple(sorted(tuple(parent.path) for parent in node.parent_keys)),
-                source_url=facts.source_url,
-                source_path=facts.source_path,
             )
         return None
 
@@ -159,22 +153,36 @@ def load_workspace(
 
 
 def facts_of_metadata(key: AssetKeyPath, metadata: Mapping[str, Any]) -> AssetFacts:
-    """What Dagster's metadata keys say of where an asset lives and what it holds."""
-    references = list(
-        getattr(metadata_value(metadata.get("dagster/code_references")), "code_references", None)
-        or ()
-    )
-    url, path = _source(references[0]) if references else (None, None)
+    """What Dagster's metadata keys say of where an asset lives and what it holds, from
+    metadata as plain values (`plain_metadata`; the GraphQL adapter makes the same of its own)."""
+    references = metadata.get("dagster/code_references") or ()
+    url, path = references[0] if references else (None, None)
     return AssetFacts(
         key=key,
         uri=_text(metadata.get("dagster/uri")),
         table_name=_text(metadata.get("dagster/table_name"))
         or _text(metadata.get("dagster/relation_identifier")),
         storage_kind=_text(metadata.get("dagster/storage_kind")),
-        columns=_columns(metadata.get("dagster/column_schema")),
+        columns=tuple(metadata.get("dagster/column_schema") or ()),
         source_url=url,
         source_path=path,
     )
+
+
+def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Dagster `MetadataValue`s as plain values: a table schema as `Column`s, code references
+    as (URL, local path) pairs, anything else as its value."""
+    plain: dict[str, Any] = {}
+    for label, entry in metadata.items():
+        value = metadata_value(entry)
+        columns = getattr(value, "columns", None)
+        references = getattr(value, "code_references", None)
+        if columns is not None:
+            value = tuple(Column(c.name, c.type or None, c.description) for c in columns)
+        elif references is not None:
+            value = tuple(_source(reference) for reference in references)
+        plain[label] = value
+    return plain
 
 
 def definition_tags(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
@@ -200,13 +208,5 @@ def metadata_value(entry: Any) -> Any:
     return getattr(entry, "value", entry)
 
 
-def _text(entry: Any) -> str | None:
-    value = metadata_value(entry)
+def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
-
-
-def _columns(entry: Any) -> tuple[Column, ...]:
-    schema = getattr(metadata_value(entry), "columns", None)
-    if not schema:
-        return ()
-    return tuple(Column(c.name, c.type or None, c.description) for c in schema)

@@ -14,9 +14,15 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from ol_dagster.adapters.dagster_definitions import STUB_MARKER, definition_tags, source_url
+from ol_dagster.adapters.dagster_definitions import (
+    STUB_MARKER,
+    definition_tags,
+    facts_of_metadata,
+    source_url,
+)
 from ol_dagster.domain.datasets import AssetFacts, Column
 from ol_dagster.domain.errors import OlDagsterError
 from ol_dagster.domain.ports import AssetKeyPath
@@ -143,23 +149,13 @@ class GraphQLDefinitions:
         node = self._fetch()[0].get(key)
         if node is None:
             return None
-        entries = {entry["label"]: entry for entry in node["metadataEntries"]}
-        references = (entries.get("dagster/code_references") or {}).get("codeReferences") or ()
-        url, path = _source(references[0]) if references else (None, None)
-        return AssetFacts(
-            key=key,
-            uri=_text(entries.get("dagster/uri")),
-            table_name=_text(entries.get("dagster/table_name"))
-            or _text(entries.get("dagster/relation_identifier")),
-            storage_kind=_text(entries.get("dagster/storage_kind")),
+        return replace(
+            facts_of_metadata(key, _plain(node["metadataEntries"])),
             kinds=tuple(sorted(node["kinds"])),
             description=node["description"],
             owners=_owners(node["owners"]),
             tags=definition_tags({tag["key"]: tag["value"] for tag in node["tags"]}),
-            columns=_columns(entries.get("dagster/column_schema")),
             parents=tuple(sorted(tuple(k["path"]) for k in node["dependencyKeys"])),
-            source_url=url,
-            source_path=path,
         )
 
     def job(self, job_name: str) -> JobDocs | None:
@@ -209,16 +205,23 @@ def _stub(node: Mapping[str, Any]) -> bool:
     )
 
 
-def _text(entry: Mapping[str, Any] | None) -> str | None:
-    if entry is None:
-        return None
-    value = entry.get("text") or entry.get("url") or entry.get("path")
-    return str(value) if value else None
-
-
-def _columns(entry: Mapping[str, Any] | None) -> tuple[Column, ...]:
-    columns = ((entry or {}).get("schema") or {}).get("columns") or ()
-    return tuple(Column(c["name"], c["type"] or None, c["description"]) for c in columns)
+def _plain(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The API's metadata entries as the plain values `facts_of_metadata` reads."""
+    plain: dict[str, Any] = {}
+    for entry in entries:
+        if "schema" in entry:
+            columns = entry["schema"]["columns"]
+            value: Any = tuple(
+                Column(c["name"], c["type"] or None, c["description"]) for c in columns
+            )
+        elif "codeReferences" in entry:
+            value = tuple(_source(reference) for reference in entry["codeReferences"])
+        else:
+            value = next(
+                (entry[k] for k in ("text", "url", "path", "boolValue") if k in entry), None
+            )
+        plain[entry["label"]] = value
+    return plain
 
 
 def _owners(owners: Sequence[Mapping[str, str]]) -> tuple[str, ...]:
