@@ -29,6 +29,7 @@ from dagster import (
 
 from ol_dagster.adapters.openlineage_emitter import configured_by
 from ol_dagster.adapters.sensor import openlineage_sensor
+from ol_dagster.domain.errors import OlDagsterError
 
 MAX_TICKS = 100
 PAGE_SIZE = 25
@@ -127,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run_demo(events_file=args.events_file.resolve(), runs=args.runs, keep_home=args.keep_home)
-    # The demo reports any failure (Dagster, the OpenLineage client, the file) the same way.
+    except (DemoError, OlDagsterError) as error:  # a setup the user can fix: one line
+        print(f"ol-dagster-demo: failed: {error}", file=sys.stderr)
+        return 1
+    # Anything else (Dagster, the OpenLineage client, the file) is reported the same way.
     except Exception as error:  # noqa: BLE001
         print(f"ol-dagster-demo: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
@@ -155,7 +159,8 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
             "and customer_sync once (failed, on purpose)."
         )
 
-        sensor = openlineage_sensor(record_filter_limit=PAGE_SIZE)
+        # a short budget: against a backend that does not answer, the demo says so in seconds
+        sensor = openlineage_sensor(record_filter_limit=PAGE_SIZE, tick_budget_seconds=5)
         defs = Definitions(jobs=[daily_sales, customer_sync], sensors=[sensor])
         if user_config is None:
             print(f"OpenLineage transport: file {events_file} (set by the demo)", flush=True)
@@ -165,7 +170,13 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
                 messages = tick_until_caught_up(sensor, defs, instance)
         else:
             print(f"OpenLineage transport: yours, configured by {user_config}", flush=True)
-            messages = tick_until_caught_up(sensor, defs, instance)
+            try:
+                messages = tick_until_caught_up(sensor, defs, instance)
+            except OlDagsterError as error:
+                raise DemoError(
+                    f"{error}. The events go to your OpenLineage transport ({user_config}): "
+                    "start its backend, or unset it to have the demo write them to a file."
+                ) from None
 
     emitted = sum(int(match.group(1)) for m in messages if (match := _EMITTED.search(m)))
     print(f"Sensor: caught up after {_plural(len(messages), 'tick')}, sent {emitted} events.")

@@ -126,7 +126,8 @@ def test_a_backend_failing_mid_batch_keeps_what_was_sent_and_resends_the_rest(
     etl.execute_in_process(instance=sqlite_instance)
     backend.accept_limit = 3
     message = driver.tick() or ""
-    assert "read 3 records" in message and "503" in message
+    assert "emitted 3 events" in message and "503" in message
+    assert "records to send again" in message
     backend.accept_limit = None
     driver.tick_until_caught_up()
     assert [(e["eventType"], e["job"]["name"]) for e in backend.received][2:4] == [

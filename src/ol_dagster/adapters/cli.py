@@ -22,29 +22,58 @@ from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
+from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
-from ol_dagster.domain.errors import OlDagsterError
+from ol_dagster.domain.errors import CursorError, OlDagsterError
 from ol_dagster.domain.ports import Emitter
 from ol_dagster.version import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """A mistake in the environment or the arguments is one line and exit code 1, naming the
+    fix: never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OlDagsterError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ol-dagster")
 def cli() -> None:
     """OpenLineage lineage for Dagster: replay history, try a configuration, check a setup."""
 
 
-@contextmanager
-def _instance() -> Iterator[DagsterInstance]:
+def _home() -> Path:
+    """DAGSTER_HOME, checked as Dagster would, before Dagster creates anything in it."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         raise click.ClickException(
             "DAGSTER_HOME is not set: point it at the folder of your Dagster instance's "
             "dagster.yaml, as for `dagster dev` and `dagster-daemon`."
         )
-    if not Path(home).is_dir():
+    path = Path(home)
+    if not path.is_absolute():
+        raise click.ClickException(
+            f"DAGSTER_HOME={home} is relative; Dagster needs an absolute path, like "
+            f"DAGSTER_HOME={path.absolute()}"
+        )
+    if not path.is_dir():
         raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
+    if not (path / "dagster.yaml").is_file() and not (path / "history").is_dir():
+        raise click.ClickException(
+            f"DAGSTER_HOME={home} holds no Dagster instance (no dagster.yaml, no history/): "
+            "is it the folder `dagster dev` and `dagster-daemon` use?"
+        )
+    return path
+
+
+@contextmanager
+def _instance() -> Iterator[DagsterInstance]:
+    _home()
     with DagsterInstance.get() as instance:
         yield instance
 
@@ -202,7 +231,10 @@ def replay(
                 f"nothing to replay: --from-storage-id {from_storage_id} is not before "
                 f"{'--to-storage-id' if to_storage_id else 'the end of the log'} ({end})."
             )
-        emitter = container.printing_emitter(stream=sys.stdout) if dry_run else container.emitter()
+        if dry_run:
+            emitter: Emitter = container.printing_emitter(stream=sys.stdout)
+        else:
+            emitter = _sending_emitter(container)
         if not dry_run and state_file is None:
             # named after the arguments, not the end of the log, so the same command resumes
             upto = to_storage_id if to_storage_id is not None else "end"
@@ -212,24 +244,44 @@ def replay(
         progress = click.progressbar(
             length=end - from_storage_id, label="replaying", file=sys.stderr, show_pos=True
         )
-        with progress:
-            while True:
-                report = _run(source, slot, emitter, container, page_size, from_storage_id)
-                sent, read = sent + report.events_emitted, read + report.records_read
-                progress.update(_done_until(slot, from_storage_id) - progress.pos)
-                if report.failure:
-                    raise click.ClickException(
-                        f"the OpenLineage backend did not accept events: {report.failure}. "
-                        f"{sent} events were sent; run the same command again to resume."
-                    )
-                if report.caught_up:
-                    if not source.gaps_waited_on(report.position):
-                        break
-                    time.sleep(0.5)  # a storage id below the end may still commit: wait for it
+        try:
+            with progress:
+                while True:
+                    report = _run(source, slot, emitter, container, page_size, from_storage_id)
+                    sent, read = sent + report.events_emitted, read + report.records_read
+                    progress.update(_done_until(slot, from_storage_id) - progress.pos)
+                    if report.failure:
+                        raise click.ClickException(
+                            f"the OpenLineage backend did not accept events: {report.failure}. "
+                            f"{sent} events were sent; run the same command again to resume."
+                        )
+                    if report.caught_up:
+                        if not source.gaps_waited_on(report.position):
+                            break
+                        time.sleep(0.5)  # a storage id below the end may still commit: wait
+        except CursorError as error:  # the state file's, not the sensor's cursor
+            raise click.ClickException(
+                f"the replay state file {state_file} cannot be used: {error.problem}. Delete it, "
+                f"or give another --state-file, to replay from --from-storage-id "
+                f"{from_storage_id} again."
+            ) from None
     _note_undefined(container, catalog)
     click.echo(f"replayed {read} records as {sent} events", err=True)
     if state_file is not None:
         click.echo(f"progress kept in {state_file}", err=True)
+
+
+def _sending_emitter(container: Container) -> Emitter:
+    """The emitter of a command that sends: refused when the client sends nothing, since the
+    command would otherwise count history as sent."""
+    emitter: OpenLineageEmitter = container.emitter()
+    if emitter.disabled:
+        raise click.ClickException(
+            "OpenLineage is disabled (OPENLINEAGE_DISABLED=true, or a noop transport): nothing "
+            "would be sent, yet the range would be marked done. Unset it to send; --dry-run "
+            "prints the events instead."
+        )
+    return emitter
 
 
 def _done_until(slot: _StateSlot, start: int) -> int:
@@ -291,17 +343,23 @@ def tail(
 @click.option("--sensor-name", default="openlineage_sensor", show_default=True)
 @_definitions_options
 def doctor(sensor_name: str, **target: Any) -> None:
-    """Check the instance, the definitions, the transport, the backend and the sensor's cursor."""
-    problems = 0
+    """Check the instance, the settings, the definitions, the transport, the backend and the
+    sensor's cursor; each problem on its line, with what fixes it."""
+    home = _home()
     container = Container()
+    problems = _check_settings(container)
     with _instance() as instance:
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
+        defaults = "" if (home / "dagster.yaml").is_file() else " (no dagster.yaml: defaults)"
         _say(
             "instance",
-            f"{os.environ['DAGSTER_HOME']}: {storage}, "
-            f"{'run-sharded (read run by run)' if sharded else 'one global storage id'}",
+            f"{home}: {storage}, "
+            f"{'run-sharded (read run by run)' if sharded else 'one global storage id'}{defaults}",
         )
+        problems += _check_sensor(instance, sensor_name)
+        if problems and not _settings_loaded(container):
+            raise click.ClickException(f"{problems} problem(s) found; fix the settings first")
         catalog, trouble = _check_definitions(container, target)
         problems += trouble
         problems += _check_transport(container)
@@ -309,6 +367,43 @@ def doctor(sensor_name: str, **target: Any) -> None:
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
     click.echo("all good")
+
+
+def _check_settings(container: Container) -> int:
+    try:
+        container.settings()
+    except OlDagsterError as error:
+        _say("settings", str(error), ok=False)
+        return 1
+    return 0
+
+
+def _settings_loaded(container: Container) -> bool:
+    try:
+        container.settings()
+    except OlDagsterError:
+        return False
+    return True
+
+
+def _check_sensor(instance: DagsterInstance, sensor_name: str) -> int:
+    """A sensor name with a typo would report on nothing: name the sensors the instance has."""
+    sensors = sorted(
+        {
+            s.instigator_name
+            for s in instance.all_instigator_state()
+            if getattr(s.instigator_type, "value", s.instigator_type) == "SENSOR"
+        }
+    )
+    if not sensors or sensor_name in sensors:
+        return 0
+    _say(
+        "sensor",
+        f"no sensor named {sensor_name!r} on this instance; its sensors: {', '.join(sensors)} "
+        "(give the one to check with --sensor-name)",
+        ok=False,
+    )
+    return 1
 
 
 def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[AssetCatalog, int]:

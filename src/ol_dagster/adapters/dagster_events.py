@@ -43,7 +43,7 @@ from ol_dagster.adapters.dagster_compat import (
 )
 from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
-from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
+from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import Batch, Position
 from ol_dagster.domain.records import (
     NO_RUN_FACTS,
@@ -89,7 +89,10 @@ def _error_of(entry: EventLogEntry) -> ErrorDetail | None:
     message = error.message.strip()
     cause = error.cause
     while cause is not None:  # Dagster wraps user errors (retries, ...): name the root cause too
-        message = f"{message} (caused by {cause.cls_name}: {cause.message.strip()})"
+        text = cause.message.strip()
+        # Dagster's message of an exception already begins with its class name, mostly
+        named = text if text.startswith(f"{cause.cls_name}:") else f"{cause.cls_name}: {text}"
+        message = f"{message} (caused by {named})"
         cause = cause.cause
     return ErrorDetail(message=message, stack_trace=error.to_string())
 
@@ -611,8 +614,7 @@ def _wrong_strategy(position: Position, expected: str) -> CursorError:
     found = position.get("strategy") if isinstance(position, dict) else type(position).__name__
     return CursorError(
         f"the cursor's position was written for the {found!r} reading strategy, but this "
-        f"instance's event-log storage needs {expected!r} (did the storage change?). "
-        + CURSOR_RESET_HINT
+        f"instance's event-log storage needs {expected!r} (did the storage change?)"
     )
 
 
@@ -649,8 +651,7 @@ def _global_position(position: Position) -> _GlobalPosition:
             return _GlobalPosition(after, gaps, given_up)
         raise CursorError(
             "the cursor's position is not valid: `after` must be a storage id (-1 to 2^63-1), "
-            "`gaps` and `given_up` lists of at most 1,000 [storage id, POSIX time] pairs. "
-            + CURSOR_RESET_HINT
+            "`gaps` and `given_up` lists of at most 1,000 [storage id, POSIX time] pairs"
         )
     raise _wrong_strategy(position, GLOBAL)
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from ol_dagster.domain.datasets import DatasetId
-from ol_dagster.domain.errors import CURSOR_RESET_HINT, CursorError
+from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import Position
 from ol_dagster.domain.run_ids import v1_job_run_id, v1_step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
@@ -162,8 +162,7 @@ def _take_over(raw: dict[str, Any], now: float) -> TailState:
 
 def _not_ours(reason: str) -> CursorError:
     return CursorError(
-        f"the sensor's cursor is not an ol-dagster cursor of version {CURSOR_VERSION} "
-        f"({reason}). {CURSOR_RESET_HINT}"
+        f"the cursor is not an ol-dagster cursor of version {CURSOR_VERSION} ({reason})"
     )
 
 

@@ -28,6 +28,7 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 from openlineage.client.serde import Serde
+from openlineage.client.transport.noop import NoopTransport
 
 from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
 from ol_dagster.adapters.event_json import Additions, EventJsonWriter
@@ -47,6 +48,12 @@ _RUN_STATES = {
     EventType.FAIL: RunState.FAIL,
     EventType.ABORT: RunState.ABORT,
 }
+
+
+DISABLED = (
+    "OpenLineage is disabled (OPENLINEAGE_DISABLED=true, or a noop transport): nothing is sent "
+    "and nothing is marked as sent"
+)
 
 
 def configured_by() -> str | None:
@@ -226,8 +233,15 @@ class OpenLineageEmitter:
         self._client = client
         self._engine_version = engine_version
 
+    @property
+    def disabled(self) -> bool:
+        """The client sends nothing (OPENLINEAGE_DISABLED=true, or a noop transport)."""
+        return getattr(self._client.transport, "kind", None) == NoopTransport.kind
+
     def emit(self, events: Sequence[Emittable]) -> EmitResult:
         transport = self._client.transport
+        if self.disabled:  # the client would drop them and say nothing: never count them sent
+            return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events)
         for sent, event in enumerate(events):

@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.openlineage_emitter import DISABLED
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import BackendError, ConfigurationError
@@ -57,6 +58,11 @@ def openlineage_sensor(
     )
     def _openlineage_sensor(context: SensorEvaluationContext) -> SkipReason:
         started = time.monotonic()
+        wiring.settings()  # a misconfigured setting is named before anything else is tried
+        if wiring.emitter().disabled:
+            summary = f"{DISABLED}: nothing read; the cursor waits until it is enabled"
+            context.log.info(f"ol-dagster: {summary}")
+            return SkipReason(summary)
         catalog = wiring.asset_catalog(definitions=_definitions(context, wiring))
         source = wiring.event_source(instance=context.instance, catalog=catalog)
         report = tick(
@@ -87,6 +93,8 @@ def _lag(source: DagsterEventSource, report: TickReport) -> str:
     """How far the sensor trails the event log after this tick."""
     behind = source.storage_ids_behind(report.position)
     ids = f"{behind:,} storage ids" if behind is not None else "? storage ids"
+    if report.records_unsent:  # read, not sent: behind the cursor, whatever the ids say
+        ids = f"{report.records_unsent:,} records read and not sent, {ids}"
     waiting = source.gaps_note(report.position)
     if waiting:
         ids += f", {waiting}"

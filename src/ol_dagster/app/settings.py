@@ -82,6 +82,12 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {_reason(e['msg'])}"
+            for e in error.errors()
         )
         raise ConfigurationError(f"ol-dagster is misconfigured: {problems}") from None
+
+
+def _reason(message: str) -> str:
+    """Pydantic's message without its "Value error, " prefix: the reason, as a user reads it."""
+    return message.removeprefix("Value error, ")

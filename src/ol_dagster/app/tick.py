@@ -49,6 +49,9 @@ class TickBudget:
 @dataclass(slots=True)
 class TickReport:
     records_read: int = 0
+    """Records done with: all their events accepted (or none to send)."""
+    records_unsent: int = 0
+    """Records read but not done with: their events were not all accepted; read again later."""
     events_emitted: int = 0
     pages: int = 0
     skipped: list[UntranslatableRecord] = field(default_factory=list)
@@ -71,9 +74,11 @@ class TickReport:
             text = "nothing new in the event log since the last tick"
         else:
             text = (
-                f"read {self.records_read} records in {self.pages} pages, "
+                f"read {self.records_read + self.records_unsent} records in {self.pages} pages, "
                 f"emitted {self.events_emitted} events, skipped {len(self.skipped)} records"
             )
+            if self.records_unsent:
+                text += f", {self.records_unsent} records to send again"
         text += f", {self.open_runs} runs open, " + (
             "caught up" if self.caught_up else "more to read"
         )
@@ -212,6 +217,7 @@ def _settle(
         state = TailState(page.batch.position_after(done), runs, max(log_time, page.base.log_time))
     cursor.save(state)
     report.records_read += done
+    report.records_unsent += len(records) - done
     report.events_emitted += result.accepted
     report.skipped.extend(skipped)
     report.failure = result.failure

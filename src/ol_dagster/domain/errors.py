@@ -19,13 +19,19 @@ class UntranslatableRecord(OlDagsterError):
 
 CURSOR_RESET_HINT = (
     "Reset it in the Dagster UI (the sensor's page, 'Edit cursor', empty value) or with "
-    "`dagster sensor cursor --delete <sensor name>`: the sensor then starts again from its "
+    "`dagster sensor cursor --delete <sensor name> -w <your workspace.yaml>` (or the -m/-f "
+    "your deployment loads it with): the sensor then starts again from its "
     "after_storage_id, and the events it sends again keep their run ids."
 )
 
 
 class CursorError(OlDagsterError):
     """The stored cursor cannot be read; the message says how to reset it."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}. {CURSOR_RESET_HINT}")
+        self.problem = problem
+        """What is wrong, without the sensor's remedy (a replay's state file has its own)."""
 
 
 class ConfigurationError(OlDagsterError):
