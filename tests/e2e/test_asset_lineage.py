@@ -175,7 +175,9 @@ def test_the_job_run_ends_with_every_asset_it_materialized(
         for e in sales_lineage
         if e["job"]["name"] == "forecast_job.broken_forecast" and e["eventType"] == "FAIL"
     )
-    assert "forecast model missing" in step_fail["run"]["facets"]["errorMessage"]["message"]
+    message = step_fail["run"]["facets"]["errorMessage"]["message"]
+    assert "(caused by ValueError: forecast model missing)" in message
+    assert "ValueError: ValueError" not in message  # the cause's class named once
 
 
 def test_a_partitioned_materialization_says_which_partition(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ def test_demo_writes_every_event_to_the_file(
     assert str(events_file) in out
     # the demo leaves the environment as it found it
     assert not [name for name in os.environ if name.startswith("OPENLINEAGE")]
+
+
+def test_demo_against_a_backend_that_does_not_answer_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("OPENLINEAGE__TRANSPORT__RETRY__TOTAL", "0")
+    assert main(["--events-file", str(tmp_path / "events.jsonl"), "--runs", "1"]) == 1
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ol-dagster-demo")]
+    assert "records to send again" in line  # not "read 0 records ... lag 0"
+    assert "did not accept events" in line
+    assert "start its backend, or unset it" in line

@@ -233,3 +233,21 @@ def test_with_no_transport_configured_the_sensor_waits_instead_of_printing_histo
     with pytest.raises(ConfigurationError, match="no OpenLineage transport is configured"):
         driver.tick()
     assert driver.cursor is None
+
+
+def test_a_disabled_client_sends_nothing_and_marks_nothing_sent(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etl.execute_in_process(instance=sqlite_instance)
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    disabled = _driver(sqlite_instance)
+    for _ in range(3):
+        message = disabled.tick() or ""
+        assert message.startswith("OpenLineage is disabled") and "the cursor waits" in message
+    assert disabled.cursor is None and lineage_env.received == []
+    # enabled again (the code location reloaded with the new environment): everything is sent
+    monkeypatch.delenv("OPENLINEAGE_DISABLED")
+    enabled = _driver(sqlite_instance)
+    enabled.cursor = disabled.cursor
+    enabled.tick_until_caught_up()
+    assert [e["eventType"] for e in lineage_env.received].count("COMPLETE") == 4
