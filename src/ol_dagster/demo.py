@@ -19,10 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetObservation,
     DagsterInstance,
+    DailyPartitionsDefinition,
     Definitions,
+    MaterializeResult,
     SensorDefinition,
+    TableColumn,
+    TableColumnDep,
+    TableColumnLineage,
+    TableSchema,
+    asset,
+    asset_check,
     build_sensor_context,
+    define_asset_job,
     job,
     op,
 )
@@ -36,7 +48,7 @@ PAGE_SIZE = 25
 # Dagster's console logger would print every step of every run; the demo prints its own summary.
 QUIET_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _EMITTED = re.compile(r"emitted (\d+) events")
-EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER")
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER", "DATASET")
 
 
 # --- the example jobs ------------------------------------------------------------------------
@@ -82,6 +94,71 @@ def push_to_crm(customers: list[str]) -> int:
 def customer_sync() -> None:
     """Always fails, in `push_to_crm`."""
     push_to_crm(fetch_customers())
+
+
+# --- the example assets: where the dataset lineage comes from -------------------------------
+
+
+@asset(
+    metadata={"dagster/uri": "s3://demo-lake/raw/orders.parquet"},
+    description="Orders as the shop exports them.",
+    owners=["team:sales-data"],
+    kinds={"s3"},
+)
+def raw_orders() -> MaterializeResult[Any]:
+    schema = TableSchema(columns=[TableColumn("id", "int"), TableColumn("amount", "float")])
+    return MaterializeResult(metadata={"dagster/row_count": 3, "dagster/column_schema": schema})
+
+
+@asset(
+    deps=[raw_orders],
+    metadata={"dagster/table_name": "demo.sales.orders"},
+    description="Valid orders, in the warehouse.",
+    kinds={"bigquery"},
+)
+def orders(context: AssetExecutionContext) -> MaterializeResult[Any]:
+    # the exchange rates used, as observed (an external asset: observed, not written)
+    context.log_event(
+        AssetObservation(
+            asset_key="exchange_rates",
+            metadata={"dagster/uri": "https://rates.example.com/daily.json", "rates": 31},
+        )
+    )
+    lineage = TableColumnLineage(
+        deps_by_column={
+            "order_id": [TableColumnDep(asset_key=raw_orders.key, column_name="id")],
+            "amount_eur": [TableColumnDep(asset_key=raw_orders.key, column_name="amount")],
+        }
+    )
+    return MaterializeResult(metadata={"dagster/row_count": 2, "dagster/column_lineage": lineage})
+
+
+@asset_check(asset=orders, description="No order has a negative amount.")
+def orders_amounts_positive() -> AssetCheckResult:
+    return AssetCheckResult(passed=False, metadata={"negative_rows": 1})  # fails, on purpose
+
+
+@asset(
+    deps=[orders],
+    partitions_def=DailyPartitionsDefinition(start_date="2026-01-01"),
+    description="Revenue of one day.",
+)
+def daily_revenue() -> MaterializeResult[Any]:
+    return MaterializeResult(metadata={"dagster/row_count": 1})
+
+
+sales_assets = define_asset_job("sales_assets", selection=[raw_orders, orders])
+revenue = define_asset_job("revenue", selection=[daily_revenue])
+DEMO_PARTITION = "2026-12-01"
+
+
+def demo_definitions(*sensors: SensorDefinition) -> Definitions:
+    return Definitions(
+        assets=[raw_orders, orders, daily_revenue],
+        asset_checks=[orders_amounts_positive],
+        jobs=[daily_sales, customer_sync, sales_assets, revenue],
+        sensors=list(sensors),
+    )
 
 
 # --- the demo --------------------------------------------------------------------------------
@@ -154,14 +231,21 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
         )
         if result.success:
             raise DemoError(f"the customer_sync run {result.run_id} should have failed")
-        print(
-            f"Ran daily_sales {_plural(runs, 'time')} (succeeded) "
-            "and customer_sync once (failed, on purpose)."
-        )
-
         # a short budget: against a backend that does not answer, the demo says so in seconds
         sensor = openlineage_sensor(record_filter_limit=PAGE_SIZE, tick_budget_seconds=5)
-        defs = Definitions(jobs=[daily_sales, customer_sync], sensors=[sensor])
+        defs = demo_definitions(sensor)
+        defs.resolve_job_def("sales_assets").execute_in_process(
+            instance=instance, run_config=QUIET_RUN_CONFIG
+        )
+        defs.resolve_job_def("revenue").execute_in_process(
+            instance=instance, run_config=QUIET_RUN_CONFIG, partition_key=DEMO_PARTITION
+        )
+        print(
+            f"Ran daily_sales {_plural(runs, 'time')} (succeeded), customer_sync once (failed, "
+            f"on purpose), and the assets: sales_assets (its check fails, on purpose) and "
+            f"revenue for {DEMO_PARTITION}."
+        )
+
         if user_config is None:
             print(f"OpenLineage transport: file {events_file} (set by the demo)", flush=True)
             events_file.parent.mkdir(parents=True, exist_ok=True)
@@ -181,8 +265,11 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
     emitted = sum(int(match.group(1)) for m in messages if (match := _EMITTED.search(m)))
     print(f"Sensor: caught up after {_plural(len(messages), 'tick')}, sent {emitted} events.")
     if user_config is None:
+        events = read_events(events_file)
         print()
-        print(summarise(read_events(events_file)))
+        print(summarise(events))
+        print()
+        print(lineage_tree(events))
         print()
         print(f"Events file: {events_file}")
     else:
@@ -263,7 +350,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 def summarise(events: Sequence[dict[str, Any]]) -> str:
     """Events by type, and one line per job run: its final state and how many step runs."""
-    by_type = Counter(event["eventType"] for event in events)
+    by_type = Counter(event.get("eventType", "DATASET") for event in events)
     order = {event_type: index for index, event_type in enumerate(EVENT_TYPES)}
     lines = [f"{len(events)} OpenLineage events:"]
     for event_type in sorted(by_type, key=lambda name: (order.get(name, len(order)), name)):
@@ -272,6 +359,8 @@ def summarise(events: Sequence[dict[str, Any]]) -> str:
     job_runs: dict[str, tuple[str, str]] = {}  # run id -> (job name, latest event type)
     steps: dict[str, dict[str, tuple[str, str]]] = {}  # job run id -> step run id -> same
     for event in events:
+        if "run" not in event:
+            continue  # a dataset event: an observation, not a run
         run_id, name, state = event["run"]["runId"], event["job"]["name"], event["eventType"]
         parent = event["run"].get("facets", {}).get("parent")
         if parent is None:
@@ -288,6 +377,69 @@ def summarise(events: Sequence[dict[str, Any]]) -> str:
             line += f"  failed step: {', '.join(failed)}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def lineage_tree(events: Sequence[dict[str, Any]]) -> str:
+    """The lineage the events carry, as a person reads it: each dataset with the job runs that
+    read it below it, each job with the datasets it wrote below it."""
+    read_by: dict[str, set[str]] = {}  # dataset -> jobs that read it
+    wrote: dict[str, set[str]] = {}  # job -> datasets it wrote
+    marks: dict[str, set[str]] = {}  # dataset or job -> what to say of it
+    for event in events:
+        if "run" not in event:  # an observation
+            observed = _dataset(event["dataset"])
+            marks.setdefault(observed, set()).add("observed")
+            read_by.setdefault(observed, set())
+            continue
+        if "parent" not in event["run"].get("facets", {}):
+            continue  # a job run repeats its steps' datasets: its steps say who did what
+        job = event["job"]["name"]
+        if event["eventType"] == "FAIL":
+            marks.setdefault(job, set()).add("FAILED")
+        for dataset in event.get("inputs") or ():
+            read_by.setdefault(_dataset(dataset), set()).add(job)
+            assertions = dataset.get("inputFacets", {}).get("dataQualityAssertions", {})
+            for check in assertions.get("assertions", ()):
+                if not check.get("success", True):
+                    marks.setdefault(job, set()).add(f"check {check['assertion']} FAILED")
+        for dataset in event.get("outputs") or ():
+            name = _dataset(dataset)
+            wrote.setdefault(job, set()).add(name)
+            stats = dataset.get("outputFacets", {}).get("outputStatistics", {})
+            if "rowCount" in stats:
+                marks.setdefault(name, set()).add(f"{stats['rowCount']} rows")
+            subset = dataset.get("outputFacets", {}).get("subset", {})
+            for part in subset.get("outputCondition", {}).get("partitions", ()):
+                marks.setdefault(name, set()).add(f"partition {part['identifier']}")
+    written = {name for names in wrote.values() for name in names}
+    readers = {job for jobs in read_by.values() for job in jobs}
+    roots = sorted(name for name in read_by if name not in written)
+    roots += sorted(job for job in wrote if job not in readers)
+    lines = ["Lineage sent (dataset -> job that read it -> dataset it wrote):"]
+    seen: set[str] = set()
+
+    def walk(node: str, prefix: str, last: bool, top: bool) -> None:
+        children = sorted(read_by.get(node, set()) | wrote.get(node, set()))
+        mark = ", ".join(sorted(marks.get(node, ())))
+        text = f"{node}  [{mark}]" if mark else node
+        branch = "" if top else ("└─ " if last else "├─ ")
+        if node in seen and children:
+            lines.append(f"{prefix}{branch}{text}  (see above)")
+            return
+        seen.add(node)
+        lines.append(f"{prefix}{branch}{text}")
+        below = prefix if top else prefix + ("   " if last else "│  ")
+        for index, child in enumerate(children):
+            walk(child, below, index == len(children) - 1, False)
+
+    for root in roots:
+        walk(root, "  ", True, True)
+    return "\n".join(lines)
+
+
+def _dataset(dataset: dict[str, Any]) -> str:
+    namespace, name = dataset["namespace"], dataset["name"]
+    return namespace + name if name.startswith("/") else f"{namespace}/{name}"
 
 
 def _plural(count: int, noun: str) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,42 @@ CUSTOMER_SYNC = [
     ("FAIL", "customer_sync"),
 ]
 
+ASSETS = [
+    ("START", "sales_assets"),
+    ("START", "sales_assets.raw_orders"),
+    ("RUNNING", "sales_assets.raw_orders"),
+    ("COMPLETE", "sales_assets.raw_orders"),
+    ("START", "sales_assets.orders"),
+    ("DATASET", "https://rates.example.com"),  # the observation the step logs
+    ("RUNNING", "sales_assets.orders"),
+    ("COMPLETE", "sales_assets.orders"),
+    ("START", "sales_assets.orders_orders_amounts_positive"),
+    ("RUNNING", "sales_assets.orders_orders_amounts_positive"),
+    ("COMPLETE", "sales_assets.orders_orders_amounts_positive"),
+    ("COMPLETE", "sales_assets"),
+    ("START", "revenue"),
+    ("START", "revenue.daily_revenue"),
+    ("RUNNING", "revenue.daily_revenue"),
+    ("COMPLETE", "revenue.daily_revenue"),
+    ("COMPLETE", "revenue"),
+]
+TREE = """Lineage sent (dataset -> job that read it -> dataset it wrote):
+  https://rates.example.com/daily.json  [observed]
+  sales_assets.raw_orders
+  └─ s3://demo-lake/raw/orders.parquet  [3 rows]
+     └─ sales_assets.orders
+        └─ bigquery/demo.sales.orders  [2 rows]
+           ├─ revenue.daily_revenue
+           │  └─ dagster/daily_revenue  [1 rows, partition 2026-12-01]
+           └─ sales_assets.orders_orders_amounts_positive  [check orders_amounts_positive FAILED]
+"""
+
+
+def _kind(event: dict[str, Any]) -> tuple[str, str]:
+    if "run" in event:
+        return (event["eventType"], event["job"]["name"])
+    return ("DATASET", event["dataset"]["namespace"])
+
 
 @pytest.fixture
 def no_openlineage_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -53,13 +90,12 @@ def test_demo_writes_every_event_to_the_file(
 
     lines = events_file.read_text().splitlines()
     events = [json.loads(line) for line in lines]  # one JSON event per line
-    assert [(e["eventType"], e["job"]["name"]) for e in events] == (
-        DAILY_SALES + DAILY_SALES + CUSTOMER_SYNC
-    )
+    assert [_kind(e) for e in events] == DAILY_SALES + DAILY_SALES + CUSTOMER_SYNC + ASSETS
     for event in events:
-        schemas.validate_run_event(event)
+        schemas.validate_event(event)
     out = capsys.readouterr().out
-    assert "22 OpenLineage events" in out
+    assert "39 OpenLineage events" in out
+    assert TREE in out  # the asset lineage, at a glance
     failed_run = next(e["run"]["runId"] for e in events if e["job"]["name"] == "customer_sync")
     assert any(
         "customer_sync" in line and "FAIL" in line and failed_run in line and "push_to_crm" in line
