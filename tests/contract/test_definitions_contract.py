@@ -37,6 +37,7 @@ SOURCE = asset_graph.__file__
 EXPECTED_ASSETS = [
     AssetFacts(
         key=("raw_orders",),
+        group="default",
         uri="s3://sales-lake/raw/orders.parquet",
         kinds=("s3",),
         description="Orders as exported by the shop.",
@@ -47,18 +48,20 @@ EXPECTED_ASSETS = [
     ),
     AssetFacts(
         key=("orders",),
+        group="default",
         table_name="analytics.sales.orders",
         kinds=("bigquery",),
         parents=(("raw_orders",),),
     ),
-    AssetFacts(key=("reports", "regional_report"), parents=(("orders",),)),
+    AssetFacts(key=("reports", "regional_report"), group="default", parents=(("orders",),)),
     AssetFacts(
         key=("order_summary",),
+        group="default",
         description="Orders per day.",
         owners=("bob@example.com",),
         parents=(("orders",),),
     ),
-    AssetFacts(key=("big_orders",), parents=(("raw_orders",),)),
+    AssetFacts(key=("big_orders",), group="default", parents=(("raw_orders",),)),
 ]
 SALES_JOB = JobDocs("Loads the shop's orders and derives daily figures.")
 STEPS = {

@@ -159,3 +159,36 @@ def test_a_disabled_client_never_marks_history_as_replayed(
     assert done.returncode == 0, done.stderr
     assert [e["eventType"] for e in backend.received].count("COMPLETE") == 8  # 2 runs, 3 steps
     assert json.loads(state.read_text())
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("OL_DAGSTER_EXCLUDE", "dbt", "OL_DAGSTER_EXCLUDE: 'dbt' is not a selector"),
+        ("OL_DAGSTER_INCLUDE", "team:data", "like job:nightly_*,tag:team=data"),
+        ("OL_DAGSTER_FACETS", "my_hooks.py", "must be module:function, like my_company"),
+        ("OL_DAGSTER_FACETS", "no_such_module:facets", "OL_DAGSTER_FACETS=no_such_module:facets"),
+    ],
+)
+def test_a_bad_control_setting_is_named_with_a_valid_example(
+    home: Path, tmp_path: Path, backend: LineageBackend, setting: str, value: str, message: str
+) -> None:
+    env = _env(home, OPENLINEAGE_URL=backend.url, **{setting: value})
+    done = _ol_dagster(env, "replay", "--from-storage-id", "0", "--dry-run", cwd=tmp_path)
+    assert message in _one_error_line(done)
+
+
+def test_doctor_reports_the_controls(home: Path, tmp_path: Path, backend: LineageBackend) -> None:
+    env = _env(
+        home,
+        OPENLINEAGE_URL=backend.url,
+        OL_DAGSTER_EXCLUDE="asset:dbt/*",
+        OL_DAGSTER_JOB_NAMESPACE="prod",
+        OL_DAGSTER_FACETS="tests.support.facets_hook:cost_centre",
+        PYTHONPATH=str(ROOT),
+    )
+    done = _ol_dagster(env, "doctor", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "include everything; exclude asset:dbt/*" in done.stdout
+    assert "namespace prod" in done.stdout
+    assert "hook tests.support.facets_hook:cost_centre" in done.stdout

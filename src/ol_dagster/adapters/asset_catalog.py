@@ -90,6 +90,7 @@ class AssetCatalog:
             id=physical or alias,
             asset_key=tuple(key.path),
             alias=alias if physical else None,
+            group=facts.group,
             description=facts.description,
             owners=facts.owners,
             tags=facts.tags,
@@ -113,9 +114,9 @@ class AssetCatalog:
             self._asset_steps[(job_name, step_key)] = found
         return found
 
-    def is_asset_step(self, job_name: str, step_key: str) -> bool:
-        """Whether the step computes assets or asset checks (rather than a plain op)."""
-        return bool(self._step_assets(job_name, step_key))
+    def step_datasets(self, job_name: str, step_key: str) -> tuple[Dataset, ...]:
+        """The assets a step computes or checks; () for a plain op."""
+        return tuple(self.dataset(AssetKey(list(k))) for k in self._step_assets(job_name, step_key))
 
     def job_docs(self, job_name: str) -> JobDocs | None:
         docs = self._definitions.job(job_name)

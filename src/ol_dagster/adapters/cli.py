@@ -370,11 +370,18 @@ def doctor(sensor_name: str, **target: Any) -> None:
 
 
 def _check_settings(container: Container) -> int:
+    """The settings, and what they select: which runs and assets send lineage, under which
+    job namespace, with which facets hook."""
     try:
-        container.settings()
+        settings = container.settings()
+        hook = container.facets_hook()
     except OlDagsterError as error:
         _say("settings", str(error), ok=False)
         return 1
+    _say("selection", settings.selection.describe() + " (OL_DAGSTER_INCLUDE, OL_DAGSTER_EXCLUDE)")
+    namespace = settings.ol_dagster_job_namespace
+    _say("jobs", f"namespace {namespace}" if namespace else "namespace: each run's code location")
+    _say("facets", f"hook {hook.name}" if hook is not None else "no facets hook")
     return 0
 
 

@@ -83,6 +83,7 @@ class RepositoryDefinitions:
             return replace(
                 facts_of_metadata(tuple(key.path), plain_metadata(node.metadata)),
                 kinds=tuple(sorted(node.kinds)),
+                group=node.group_name,
                 description=node.description,
                 owners=tuple(node.owners),
                 tags=definition_tags(node.tags),

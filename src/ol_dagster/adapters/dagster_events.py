@@ -474,6 +474,7 @@ class DagsterEventSource:
             run = facts.get(entry.run_id, unknown)
             datasets, upstream = self._datasets_of(entry)
             job_name, step_key = entry.job_name or "", entry.step_key
+            step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
             records.append(
                 DagsterRecord(
                     kind=event_type.name if event_type is not None else "",
@@ -487,8 +488,8 @@ class DagsterEventSource:
                     error=_error_of(entry),
                     datasets=datasets,
                     upstream=upstream,
-                    asset_step=step_key is not None
-                    and self._catalog.is_asset_step(job_name, step_key),
+                    asset_step=bool(step_datasets),
+                    step_datasets=step_datasets,
                     run=run.facts,
                     docs=self._docs_of(job_name, step_key, event_type),
                     late=storage_id in late,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from openlineage.client.event_v2 import InputDataset, OutputDataset
 from openlineage.client.facet_v2 import (
     DatasetFacet,
@@ -19,7 +22,7 @@ from openlineage.client.facet_v2 import (
     tags_dataset,
 )
 
-from ol_dagster.domain.datasets import Dataset
+from ol_dagster.domain.datasets import AddedFacet, Dataset
 from ol_dagster.version import PRODUCER
 
 
@@ -128,6 +131,7 @@ def dataset_facets(dataset: Dataset) -> dict[str, DatasetFacet]:
             ],
             producer=PRODUCER,
         )
+    facets.update(added_facets(dataset.added_facets))
     return facets
 
 
@@ -136,3 +140,9 @@ def owner(dagster_owner: str) -> tuple[str, str]:
     if dagster_owner.startswith("team:"):
         return dagster_owner.removeprefix("team:"), "TEAM"
     return dagster_owner, "USER"
+
+
+def added_facets(added: tuple[AddedFacet, ...]) -> dict[str, Any]:
+    """The facets the user's hook added, as JSON objects (the client's Serde writes them as
+    they are, as the JSON writer does)."""
+    return {name: json.loads(text) for name, text in added}

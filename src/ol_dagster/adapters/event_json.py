@@ -42,7 +42,7 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 
-from ol_dagster.adapters.dataset_facets import owner
+from ol_dagster.adapters.dataset_facets import added_facets, owner
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
 from ol_dagster.domain.records import JobDocs
@@ -151,6 +151,7 @@ def run_facets_dict(event: LineageEvent, engine_version: str) -> JsonDict:
         run_facets["processing_engine"] = _facet(
             _ENGINE, name="Dagster", openlineageAdapterVersion=__version__, version=engine_version
         )
+    run_facets.update(added_facets(event.added_run_facets))
     return run_facets
 
 
@@ -162,6 +163,7 @@ def job_dict(event: LineageEvent) -> JsonDict:
     }
     if event.job_docs is not None:
         job_facets.update(_job_doc_facets(event.job_docs))
+    job_facets.update(added_facets(event.added_job_facets))
     return {"facets": job_facets, "name": event.job.name, "namespace": event.job.namespace}
 
 
@@ -267,6 +269,7 @@ def dataset_facets_dict(dataset: Dataset) -> JsonDict:
                 }
             ],
         )
+    facets.update(added_facets(dataset.added_facets))
     return facets
 
 
@@ -329,7 +332,7 @@ class EventJsonWriter:
         if isinstance(event, DatasetObservation):
             return _dumps(event_dict(event, self._engine_version))
         extra = self._additions(event) if self._additions is not None else NO_ADDITIONS
-        job_key = (event.job, event.job_kind, event.job_docs, extra)
+        job_key = (event.job, event.job_kind, event.job_docs, event.added_job_facets, extra)
         job = self._jobs.get(job_key)
         if job is None:
             body = job_dict(event)
@@ -342,6 +345,7 @@ class EventJsonWriter:
             event.nominal_time,
             event.nominal_end,
             event.event_type is EventType.START,
+            event.added_run_facets,
             extra,
         )
         facets = self._run_facets.get(facets_key)

@@ -37,6 +37,7 @@ query OlDagsterDefinitions {
   assetNodes {
     assetKey { path }
     isMaterializable
+    groupName
     description
     kinds
     owners { ... on UserAssetOwner { email } ... on TeamAssetOwner { team } }
@@ -152,6 +153,7 @@ class GraphQLDefinitions:
         return replace(
             facts_of_metadata(key, _plain(node["metadataEntries"])),
             kinds=tuple(sorted(node["kinds"])),
+            group=node["groupName"],
             description=node["description"],
             owners=_owners(node["owners"]),
             tags=definition_tags({tag["key"]: tag["value"] for tag in node["tags"]}),

@@ -30,7 +30,13 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 from openlineage.client.transport.noop import NoopTransport
 
-from ol_dagster.adapters.dataset_facets import dataset_facets, input_dataset, output_dataset, owner
+from ol_dagster.adapters.dataset_facets import (
+    added_facets,
+    dataset_facets,
+    input_dataset,
+    output_dataset,
+    owner,
+)
 from ol_dagster.adapters.event_json import Additions, EventJsonWriter
 from ol_dagster.adapters.http_batch import HttpBatchTransport
 from ol_dagster.domain.errors import ConfigurationError
@@ -187,6 +193,9 @@ def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
     }
     if event.job_docs is not None:
         job_facets.update(_job_doc_facets(event.job_docs))
+    # the user's own facets, as JSON objects: Serde writes them as they are
+    run_facets.update(added_facets(event.added_run_facets))
+    job_facets.update(added_facets(event.added_job_facets))
     return RunEvent(
         eventType=_RUN_STATES[event.event_type],
         eventTime=event.event_time.isoformat(),

@@ -15,6 +15,7 @@ from ol_dagster.adapters.openlineage_emitter import (
     PrintingEmitter,
     build_client,
 )
+from ol_dagster.adapters.user_facets import load_hook
 from ol_dagster.app.settings import load_settings
 from ol_dagster.domain.definitions import Layered
 from ol_dagster.domain.ports import Definitions
@@ -50,10 +51,15 @@ class Container(containers.DeclarativeContainer):
     )
     # Dry runs: each event as a JSON line on a stream, nothing sent (`stream=` at the call).
     printing_emitter = providers.Factory(PrintingEmitter, engine_version=dagster.__version__)
+    # The user's facets hook, imported once (OL_DAGSTER_FACETS); None when not set.
+    facets_hook = providers.Singleton(load_hook, path=settings.provided.ol_dagster_facets)
     translator = providers.Factory(
         Translator,
+        facets_hook=facets_hook,
         default_namespace=settings.provided.openlineage_namespace,
         dagster_ui_url=settings.provided.ol_dagster_ui_url,
+        selection=settings.provided.selection,
+        job_namespace=settings.provided.ol_dagster_job_namespace,
     )
     # Asset and job definitions: in process (a code location, a workspace), then GraphQL.
     code_location = providers.Factory(RepositoryDefinitions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -10,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
 from ol_dagster.domain.errors import ConfigurationError
+from ol_dagster.domain.selection import EXAMPLE as SELECTION_EXAMPLE
+from ol_dagster.domain.selection import Selection, SelectionError
+from ol_dagster.domain.selection import parse as parse_selectors
 
 # Dagster kills a sensor evaluation after 60 s by default (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS);
 # stop starting new pages well before that so that the last emit and the cursor save fit.
@@ -53,6 +57,22 @@ class Settings(BaseSettings):
         "asset definitions of every code location, for a sensor in any one of them.",
     )
 
+    ol_dagster_include: str = Field(
+        default="",
+        description="Selectors of what sends lineage (all when empty): " + SELECTION_EXAMPLE,
+    )
+    ol_dagster_exclude: str = Field(
+        default="", description="Selectors of what does not send lineage: " + SELECTION_EXAMPLE
+    )
+    ol_dagster_facets: str | None = Field(
+        default=None,
+        description="Your facets hook, as module:function, like my_company.lineage:facets.",
+    )
+    ol_dagster_job_namespace: str | None = Field(
+        default=None,
+        description="The namespace of every job, instead of its run's code location name.",
+    )
+
     ol_dagster_asset_namespace: str = Field(
         default="dagster",
         min_length=1,
@@ -63,6 +83,28 @@ class Settings(BaseSettings):
         description="OpenLineage namespace per storage kind, for assets with a table name, "
         'as JSON: {"postgres": "postgres://db.internal:5432", "snowflake": "snowflake://org-acct"}',
     )
+
+    @field_validator("ol_dagster_facets")
+    @classmethod
+    def _hook_path(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError("must be module:function, like my_company.lineage:facets")
+        return value or None
+
+    @field_validator("ol_dagster_include", "ol_dagster_exclude")
+    @classmethod
+    def _selectors(cls, value: str) -> str:
+        try:
+            parse_selectors(value)
+        except SelectionError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @property
+    def selection(self) -> Selection:
+        return Selection(
+            parse_selectors(self.ol_dagster_include), parse_selectors(self.ol_dagster_exclude)
+        )
 
     @field_validator("openlineage_url", "ol_dagster_ui_url", "ol_dagster_graphql_url")
     @classmethod

@@ -8,6 +8,10 @@ the domain only places them on the right events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
+
+AddedFacet: TypeAlias = "tuple[str, str]"
+"""A facet added by the user's facets hook: its name and its JSON text (checked to be a facet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,10 @@ class Dataset:
     checks: tuple[CheckResult, ...] = field(default=())
     version: str | None = None
     """Dagster's data version of the asset, when it has one."""
+    group: str | None = None
+    """The asset's Dagster group, from its definition."""
+    added_facets: tuple[AddedFacet, ...] = ()
+    """Facets the user's facets hook adds to this dataset in one event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,7 @@ class AssetFacts:
     storage_kind: str | None = None
     """`dagster/storage_kind`."""
     kinds: tuple[str, ...] = ()
+    group: str | None = None
     description: str | None = None
     owners: tuple[str, ...] = ()
     """As Dagster writes them: an e-mail address, or `team:name`."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from ol_dagster.domain.datasets import Dataset
+from ol_dagster.domain.datasets import AddedFacet, Dataset
 from ol_dagster.domain.records import ErrorDetail, JobDocs
 
 
@@ -59,6 +59,9 @@ class LineageEvent:
     nominal_time: datetime | None = None
     nominal_end: datetime | None = None
     job_docs: JobDocs | None = None
+    added_run_facets: tuple[AddedFacet, ...] = ()
+    """Facets the user's facets hook adds (OL_DAGSTER_FACETS)."""
+    added_job_facets: tuple[AddedFacet, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,38 @@ class Emitter(Protocol):
 AssetKeyPath: TypeAlias = "tuple[str, ...]"
 
 
+@dataclass(frozen=True, slots=True)
+class FacetContext:
+    """What a facets hook is told of the event it may add facets to."""
+
+    event_type: str
+    """START, RUNNING, COMPLETE, FAIL or ABORT."""
+    job_namespace: str
+    job_name: str
+    """The OpenLineage job: the Dagster job, or `job.step_key` for a step."""
+    dagster_run_id: str
+    dagster_job_name: str
+    step_key: str | None
+    run_tags: dict[str, str]
+    """The Dagster run's tags."""
+    datasets: tuple[tuple[str, str], ...]
+    """(namespace, name) of the event's inputs and outputs."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddedFacets:
+    run: tuple[tuple[str, str], ...] = ()
+    job: tuple[tuple[str, str], ...] = ()
+    datasets: tuple[tuple[tuple[str, str], tuple[tuple[str, str], ...]], ...] = ()
+    """For a (namespace, name) of the event's datasets, its added facets."""
+
+
+class FacetsHook(Protocol):
+    """Facets the user adds to events (name and JSON text of each), from the Dagster run."""
+
+    def facets(self, context: FacetContext) -> AddedFacets: ...
+
+
 class Definitions(Protocol):
     """Definition-time facts of assets and jobs, which the event log does not hold.
 

@@ -97,6 +97,8 @@ class DagsterRecord:
     """The assets a materialized asset is computed from."""
     asset_step: bool = False
     """The step computes assets (or checks) rather than a plain op."""
+    step_datasets: tuple[Dataset, ...] = ()
+    """The assets the record's step computes or checks (for a step of assets)."""
     run: RunFacts = NO_RUN_FACTS
     docs: JobDocs | None = None
     """Of the lineage job the record's own event belongs to: the Dagster job for run records,

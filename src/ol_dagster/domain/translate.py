@@ -17,9 +17,11 @@ from ol_dagster.domain.lineage import (
     LineageEvent,
     ParentRef,
 )
+from ol_dagster.domain.ports import FacetContext, FacetsHook
 from ol_dagster.domain.records import DagsterRecord, RecordKind
 from ol_dagster.domain.run_ids import job_run_id, step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState
+from ol_dagster.domain.selection import Selection
 
 _RUN_END = {
     RecordKind.RUN_SUCCESS: EventType.COMPLETE,
@@ -49,10 +51,71 @@ class Translator:
     terminal event: steps still open when their job run ends are ABORTed with it.
     """
 
-    def __init__(self, default_namespace: str, dagster_ui_url: str | None = None) -> None:
-        """`dagster_ui_url`: the Dagster UI's base URL, to link each run to its page."""
+    def __init__(
+        self,
+        default_namespace: str,
+        dagster_ui_url: str | None = None,
+        selection: Selection | None = None,
+        job_namespace: str | None = None,
+        facets_hook: FacetsHook | None = None,
+    ) -> None:
+        """`dagster_ui_url`: the Dagster UI's base URL, to link each run to its page;
+        `selection`: which runs, steps and assets send lineage (default: all); `job_namespace`:
+        the namespace of every job, instead of the run's code location's."""
         self.default_namespace = default_namespace
         self.dagster_ui_url = dagster_ui_url.rstrip("/") if dagster_ui_url else None
+        self.selection = selection or Selection()
+        self.job_namespace = job_namespace
+        self.facets_hook = facets_hook
+
+    def _with_added_facets(self, record: DagsterRecord, event: Emittable) -> Emittable:
+        """`event` with the facets the user's hook adds to it."""
+        if self.facets_hook is None or not isinstance(event, LineageEvent):
+            return event
+        datasets = event.inputs + event.outputs
+        added = self.facets_hook.facets(
+            FacetContext(
+                event_type=event.event_type.value,
+                job_namespace=event.job.namespace,
+                job_name=event.job.name,
+                dagster_run_id=record.run_id,
+                dagster_job_name=record.job_name,
+                step_key=record.step_key,
+                run_tags=dict(record.run.tags),
+                datasets=tuple((d.id.namespace, d.id.name) for d in datasets),
+            )
+        )
+        by_dataset = dict(added.datasets)
+
+        def with_facets(dataset: Dataset) -> Dataset:
+            facets = by_dataset.get((dataset.id.namespace, dataset.id.name))
+            return replace(dataset, added_facets=facets) if facets else dataset
+
+        return replace(
+            event,
+            added_run_facets=added.run,
+            added_job_facets=added.job,
+            inputs=tuple(map(with_facets, event.inputs)),
+            outputs=tuple(map(with_facets, event.outputs)),
+        )
+
+    def _namespace(self, record: DagsterRecord) -> str:
+        return self.job_namespace or record.location or self.default_namespace
+
+    def _selected(self, record: DagsterRecord) -> DagsterRecord | None:
+        """`record` without the assets the selection leaves out; None when the selection
+        leaves out its run, its step, or every asset it is about."""
+        selection = self.selection
+        if record.job_name and not selection.keeps_run(record.job_name, record.run.tags):
+            return None
+        if record.step_datasets and not selection.kept(record.step_datasets):
+            return None
+        if not record.datasets:
+            return record
+        kept = selection.kept(record.datasets)
+        if not kept:
+            return None
+        return replace(record, datasets=kept, upstream=selection.kept(record.upstream))
 
     def _dagster_run(
         self, record: DagsterRecord, step_key: str | None = None, attempt: int | None = None
@@ -68,6 +131,11 @@ class Translator:
 
     def translate(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
         """The events `record` produces; `state` moves past it. Raises UntranslatableRecord."""
+        if not self.selection.everything:
+            selected = self._selected(record)
+            if selected is None:
+                return []
+            record = selected
         if record.kind == RecordKind.ASSET_OBSERVATION.value:  # may come from no run at all
             return self._observed(record)
         if record.late:
@@ -101,6 +169,8 @@ class Translator:
         for record in records:
             try:
                 produced = self.translate(state, record)
+                if self.facets_hook is not None:
+                    produced = [self._with_added_facets(record, e) for e in produced]
             except UntranslatableRecord as error:
                 skipped.append(error)
                 produced = []
@@ -142,7 +212,7 @@ class Translator:
         return kind
 
     def _job_of(self, record: DagsterRecord) -> JobRef:
-        return JobRef(record.location or self.default_namespace, record.job_name)
+        return JobRef(self._namespace(record), record.job_name)
 
     def _run_of(self, state: RunState, record: DagsterRecord) -> OpenRun:
         """The open run of `record`; a run first seen after its start is joined from here on."""
@@ -269,7 +339,7 @@ class Translator:
         if parent is None:
             return None
         root = root or parent
-        namespace = record.location or self.default_namespace
+        namespace = self._namespace(record)
         return ParentRef(
             job_run_id(parent.run_id, parent.started_at),
             JobRef(namespace, parent.job_name),
