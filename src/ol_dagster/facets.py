@@ -18,7 +18,8 @@ and of the `ol-dagster` commands, adds a `costCentre` run facet to every event o
 (namespace, name). Each facet must be a JSON object with `_producer` and `_schemaURL` (an
 http(s) URL of its JSON Schema), as the OpenLineage spec asks of custom facets; one that is not,
 or a hook that raises, is left out with a warning in the log: your hook never stops lineage.
-A facet named as one ol-dagster writes replaces it.
+A facet named as one ol-dagster or openlineage-python writes (`tags`, `documentation`, ...) is left
+out the same way: a hook adds facets, it does not replace them.
 """
 
 from __future__ import annotations

@@ -67,9 +67,28 @@ _tag_keys = st.sampled_from(["team", "Team", "openlineage_client_version", "env"
 _pairs = st.lists(st.tuples(_tag_keys, _text), max_size=3).map(tuple)
 _owners = st.lists(st.sampled_from(["team:data", "ana@example.com"]) | _text, max_size=2)
 
+# what a facets hook adds: custom facets, as the hook's adapter passes them on (name, JSON text)
+_added = st.lists(
+    st.tuples(
+        st.sampled_from(["costCentre", "team", "steward"]),
+        _text.map(
+            lambda value: json.dumps(
+                {
+                    "_producer": "https://example.com/p",
+                    "_schemaURL": "https://example.com/s.json",
+                    "value": value,
+                },
+                sort_keys=True,
+            )
+        ),
+    ),
+    max_size=2,
+    unique_by=lambda added: added[0],
+).map(tuple)
 _datasets = st.builds(
     Dataset,
     id=_ids,
+    added_facets=_added,
     asset_key=st.lists(_text, min_size=1, max_size=2).map(tuple),
     alias=st.none() | _ids,
     partition=_maybe_text,
@@ -118,6 +137,8 @@ _run_events = st.builds(
         source_url=_maybe_text,
         source_path=_maybe_text,
     ),
+    added_run_facets=_added,
+    added_job_facets=_added,
 )
 _observations = st.builds(DatasetObservation, event_time=_times, dataset=_datasets)
 _emittables: st.SearchStrategy[Emittable] = _run_events | _observations

@@ -66,10 +66,23 @@ class UserFacetsHook:
             logger.warning(message)
 
 
+# Facets ol-dagster and openlineage-python write: a hook adds to them, never replaces them.
+RESERVED = frozenset(
+    {
+        "parent", "errorMessage", "tags", "nominalTime", "processing_engine", "jobType",
+        "documentation", "ownership", "sourceCodeLocation", "schema", "columnLineage", "version",
+        "symlinks", "dataQualityAssertions", "outputStatistics", "subset",
+        "environmentVariables", "environment-properties",
+    }
+)  # fmt: skip
+
+
 def facet_problem(name: object, value: object) -> str | None:
     """Why `value` is not a facet the spec accepts (None when it is)."""
     if not isinstance(name, str) or not name:
         return "a facet's name is a non-empty string"
+    if name in RESERVED:
+        return "ol-dagster or openlineage-python writes a facet of that name; choose another"
     if not isinstance(value, Mapping):
         return f"a facet is a JSON object, not {type(value).__name__}"
     for key in ("_producer", "_schemaURL"):
