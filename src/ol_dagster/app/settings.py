@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
@@ -119,15 +119,43 @@ class Settings(BaseSettings):
         return value
 
 
+EXAMPLES = {
+    "openlineage_namespace": "my-dagster",
+    "openlineage_url": "http://localhost:5000",
+    "ol_dagster_tick_budget_seconds": "30",
+    "ol_dagster_open_run_max_age_hours": "168",
+    "ol_dagster_gap_wait_seconds": "60",
+    "ol_dagster_ui_url": "https://dagster.internal:3000",
+    "ol_dagster_graphql_url": "http://dagster-webserver:3000/graphql",
+    "ol_dagster_include": "job:nightly_*,tag:team=data",
+    "ol_dagster_exclude": "asset:dbt/*",
+    "ol_dagster_facets": "my_company.lineage:facets",
+    "ol_dagster_job_namespace": "prod-dagster",
+    "ol_dagster_asset_namespace": "dagster",
+    "ol_dagster_storage_namespaces": "'{\"postgres\": \"postgres://db.internal:5432\"}'",
+}
+"""A valid value of each setting, for the one line that says a setting is wrong."""
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {_reason(e['msg'])}"
+            _problem(str(e["loc"][0]) if e["loc"] else "", _reason(e["msg"]))
             for e in error.errors()
         )
-        raise ConfigurationError(f"ol-dagster is misconfigured: {problems}") from None
+    except SettingsError as error:  # a value the settings source could not decode (JSON)
+        found = re.search(r'field "(\w+)"', str(error))
+        problems = _problem(found.group(1) if found else "", "not valid JSON")
+    raise ConfigurationError(f"ol-dagster is misconfigured: {problems}")
+
+
+def _problem(field: str, reason: str) -> str:
+    """One setting's problem: its variable, why, and a valid example."""
+    example = EXAMPLES.get(field)
+    text = f"{field.upper()}: {reason}"
+    return f"{text} (for example {field.upper()}={example})" if example else text
 
 
 def _reason(message: str) -> str:
