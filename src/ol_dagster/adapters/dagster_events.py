@@ -624,7 +624,7 @@ def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
     if not (isinstance(position, dict) and position.get("strategy") == LEGACY_STRATEGY):
         return None
     after, runs = position.get("after"), position.get("runs")
-    if isinstance(after, int) and isinstance(runs, list):
+    if _is_int(after) and -1 <= after <= _MAX_STORAGE_ID and isinstance(runs, list):
         return after, [run_id for run_id in runs if isinstance(run_id, str)]
     raise _wrong_strategy(position, LEGACY_STRATEGY)
 
@@ -716,9 +716,14 @@ def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:
     if isinstance(position, dict) and position.get("strategy") == PER_RUN:
         index, runs = position.get("index"), position.get("runs")
         if (
-            isinstance(index, int)
+            _is_int(index)
+            and -1 <= index <= _MAX_STORAGE_ID
             and isinstance(runs, dict)
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in runs.values())
+            and all(_is_int(v) and 0 <= v <= _MAX_STORAGE_ID for v in runs.values())
         ):
             return index, {k: int(v) for k, v in runs.items() if isinstance(v, int)}
+        raise CursorError(
+            "the cursor's position is not valid: `index` must be a storage id (-1 to 2^63-1), "
+            "`runs` a map of Dagster run ids to storage ids (0 to 2^63-1)"
+        )
     raise _wrong_strategy(position, PER_RUN)

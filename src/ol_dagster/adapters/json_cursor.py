@@ -31,15 +31,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_MAX_ID = 2**63 - 1
+_MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z: POSIX times beyond are not run times
+MAX_CURSOR_CHARS = 4_000_000
+"""Far above any cursor the sensor writes (about 110 bytes per open run), far below trouble."""
+
+
 class _StepModel(_Model):
-    n: int = Field(ge=1, description="attempt number")
-    t: float | None = Field(description="start of the open attempt; null between attempts")
+    n: int = Field(ge=1, le=_MAX_ID, description="attempt number")
+    t: float | None = Field(
+        ge=0, le=_MAX_TIME, description="start of the open attempt; null between attempts"
+    )
     id: str | None = Field(default=None, description="run id, when it cannot be derived")
     a: bool = Field(default=False, description="the step computes assets")
 
 
 class _RunModel(_Model):
-    t: float = Field(description="when the Dagster run started")
+    t: float = Field(ge=0, le=_MAX_TIME, description="when the Dagster run started")
     s: dict[str, _StepModel] = Field(default_factory=dict, description="open steps by step key")
     id: str | None = Field(default=None, description="run id, when it cannot be derived")
     o: list[tuple[str, str]] = Field(
@@ -53,7 +61,9 @@ class CursorModel(_Model):
     v: Literal[1, 2]
     pos: JsonValue = Field(description="the event source's position, opaque here")
     runs: dict[str, _RunModel] = Field(default_factory=dict, description="open Dagster runs")
-    lt: float = Field(default=0.0, description="timestamp of the newest record done with")
+    lt: float = Field(
+        default=0.0, ge=0, le=_MAX_TIME, description="timestamp of the newest record done with"
+    )
 
 
 class _LegacyStep(BaseModel):
@@ -70,7 +80,7 @@ class LegacyCursor(BaseModel):
     """The cursor of openlineage-dagster (its `OpenLineageCursor` as JSON)."""
 
     model_config = ConfigDict(extra="forbid")
-    last_storage_id: int = Field(ge=-1)
+    last_storage_id: int = Field(ge=-1, le=_MAX_ID)
     running_pipelines: dict[str, _LegacyPipeline] = Field(default_factory=dict)
 
 
@@ -92,8 +102,13 @@ def encode(state: TailState) -> str:
 
 
 def decode(text: str, now: float) -> TailState:
+    """The state a cursor holds; raises CursorError for anything else, whatever the text."""
+    if len(text) > MAX_CURSOR_CHARS:
+        raise _not_ours(f"{len(text):,} characters, more than {MAX_CURSOR_CHARS:,}")
     try:
-        raw: Any = json.loads(text)
+        raw: Any = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise _not_ours("JSON nested too deeply") from None
     except ValueError as error:
         raise _not_ours(f"not JSON: {error}") from None
     if isinstance(raw, dict) and "last_storage_id" in raw:
@@ -114,6 +129,10 @@ def decode(text: str, now: float) -> TailState:
         for run_id, run in model.runs.items()
     }
     return TailState(model.pos, RunState(runs), model.lt)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _step_id(version: int, run_id: str, key: str, step: _StepModel) -> str | None:

@@ -132,7 +132,7 @@ EXAMPLES = {
     "ol_dagster_facets": "my_company.lineage:facets",
     "ol_dagster_job_namespace": "prod-dagster",
     "ol_dagster_asset_namespace": "dagster",
-    "ol_dagster_storage_namespaces": "'{\"postgres\": \"postgres://db.internal:5432\"}'",
+    "ol_dagster_storage_namespaces": '\'{"postgres": "postgres://db.internal:5432"}\'',
 }
 """A valid value of each setting, for the one line that says a setting is wrong."""
 
