@@ -130,7 +130,7 @@ def test_doctor_explains_the_setup(
     result = _invoke("doctor")
     assert result.exit_code == 0, result.output
     assert "instance" in result.output and "transport" in result.output
-    assert "accepts connections" in result.output
+    assert "accepts events (sent job ol_dagster_doctor as a probe)" in result.output
     assert "has no cursor yet" in result.output
 
 

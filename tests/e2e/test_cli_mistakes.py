@@ -13,6 +13,7 @@ import pytest
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import dagster_instance, etl
 from tests.support.dagster_processes import BIN, ROOT
+from tests.support.schemas import OpenLineageSchemas
 
 EXAMPLE_WORKSPACE = ROOT / "examples" / "workspace.yaml"
 
@@ -192,3 +193,41 @@ def test_doctor_reports_the_controls(home: Path, tmp_path: Path, backend: Lineag
     assert "include everything; exclude asset:dbt/*" in done.stdout
     assert "namespace prod" in done.stdout
     assert "hook tests.support.facets_hook:cost_centre" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("status", "problem"),
+    [
+        (401, "refused the credentials (HTTP 401): check OPENLINEAGE_API_KEY"),
+        (403, "refused the credentials (HTTP 403)"),
+        (400, "refused the event as invalid (schema)"),
+        (404, "has no such endpoint (HTTP 404): check the URL and OPENLINEAGE_ENDPOINT"),
+    ],
+)
+def test_doctor_sends_a_real_event_and_reports_a_refusal(
+    home: Path, tmp_path: Path, backend: LineageBackend, status: int, problem: str
+) -> None:
+    backend.status = status
+    env = _env(home, OPENLINEAGE_URL=backend.url, OPENLINEAGE_API_KEY="wrong-k3y")
+    done = _ol_dagster(env, "doctor", cwd=tmp_path)
+    assert _one_error_line(done) == "Error: 1 problem(s) found"
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("PROBLEM")]
+    assert "backend" in line and problem in line
+    assert "wrong-k3y" not in done.stdout + done.stderr
+
+
+def test_doctor_probe_is_a_valid_job_event(
+    home: Path, tmp_path: Path, backend: LineageBackend, schemas: OpenLineageSchemas
+) -> None:
+    done = _ol_dagster(_env(home, OPENLINEAGE_URL=backend.url), "doctor", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [probe] = backend.received
+    schemas.validate_event(probe)
+    assert probe["job"]["name"] == "ol_dagster_doctor" and "run" not in probe
+
+
+def test_doctor_reports_a_disabled_client(home: Path, tmp_path: Path) -> None:
+    env = _env(home, OPENLINEAGE_URL="http://127.0.0.1:9", OPENLINEAGE_DISABLED="true")
+    done = _ol_dagster(env, "doctor", cwd=tmp_path)
+    assert _one_error_line(done) == "Error: 1 problem(s) found"
+    assert "OpenLineage is disabled" in done.stdout

@@ -105,7 +105,7 @@ def test_runs_launched_on_a_real_daemon_reach_the_backend(
         [str(BIN / "ol-dagster"), "doctor"], env=env, capture_output=True, text=True, timeout=120
     )
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert "accepts connections" in doctor.stdout
+    assert "accepts events" in doctor.stdout
     assert re.search(r"cursor +0 runs open, [0-9,]+ bytes, 0 storage ids behind", doctor.stdout), (
         doctor.stdout
     )

@@ -43,9 +43,15 @@ class OpenLineageSchemas:
         )
 
     def validate_event(self, event: dict[str, Any]) -> None:
-        """A RunEvent, or a DatasetEvent (it has a `dataset` and no `run`)."""
+        """A RunEvent, a JobEvent (a `job` and no `run`) or a DatasetEvent (a `dataset`)."""
         if "run" in event:
             self.validate_run_event(event)
+            return
+        if "job" in event:
+            self._validator({"$ref": f"{CORE_ID}#/$defs/JobEvent"}).validate(event)
+            assert event["schemaURL"] == f"{CORE_ID}#/$defs/JobEvent"
+            for key, facet in event["job"].get("facets", {}).items():
+                self.validate_facet("job", key, facet)
             return
         self._validator({"$ref": f"{CORE_ID}#/$defs/DatasetEvent"}).validate(event)
         assert event["schemaURL"] == f"{CORE_ID}#/$defs/DatasetEvent"

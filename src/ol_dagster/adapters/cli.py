@@ -22,7 +22,7 @@ from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
-from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
+from ol_dagster.adapters.openlineage_emitter import DISABLED, PROBE_JOB, OpenLineageEmitter
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import CursorError, OlDagsterError
@@ -447,6 +447,10 @@ def _check_transport(container: Container) -> int:
         _say("transport", str(error), ok=False)
         return 1
     kind = getattr(transport, "kind", None) or type(transport).__name__
+    emitter: OpenLineageEmitter = container.emitter()
+    if emitter.disabled:
+        _say("transport", f"{DISABLED}: unset OPENLINEAGE_DISABLED to send", ok=False)
+        return 1
     url = getattr(transport, "url", None)
     if not isinstance(url, str):
         _say("transport", f"{kind} (the backend is not checked for this transport)")
@@ -465,7 +469,12 @@ def _check_transport(container: Container) -> int:
             ok=False,
         )
         return 1
-    _say("backend", f"{parts.hostname}:{port} accepts connections")
+    settings = container.settings()
+    refused = emitter.probe(settings.ol_dagster_job_namespace or settings.openlineage_namespace)
+    if refused is not None:
+        _say("backend", f"{parts.hostname}:{port} {refused}", ok=False)
+        return 1
+    _say("backend", f"{parts.hostname}:{port} accepts events (sent job {PROBE_JOB} as a probe)")
     return 0
 
 

@@ -7,13 +7,21 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
-from openlineage.client.event_v2 import DatasetEvent, Job, Run, RunEvent, RunState, StaticDataset
+from openlineage.client.event_v2 import (
+    DatasetEvent,
+    Job,
+    JobEvent,
+    Run,
+    RunEvent,
+    RunState,
+    StaticDataset,
+)
 from openlineage.client.facet_v2 import (
     JobFacet,
     RunFacet,
@@ -292,6 +300,36 @@ class OpenLineageEmitter:
             event = client.reduce_datasets(event)
         return client.filter_event(event)
 
+    def probe(self, namespace: str) -> str | None:
+        """Sends one harmless event the backend must accept, through the configured transport
+        (URL, endpoint, credentials): a JobEvent for the job `ol_dagster_doctor`, documented as
+        a probe. Returns why it was not accepted, in words that say what to fix; None if it was.
+        """
+        event = JobEvent(
+            eventTime=datetime.now(timezone.utc).isoformat(),
+            producer=PRODUCER,
+            job=Job(
+                namespace=namespace,
+                name=PROBE_JOB,
+                facets={
+                    "documentation": documentation_job.DocumentationJobFacet(
+                        description="A probe sent by `ol-dagster doctor`; safe to delete.",
+                        producer=PRODUCER,
+                    )
+                },
+            ),
+            inputs=[],
+            outputs=[],
+        )
+        try:
+            self._client.emit(event)
+        except Exception as error:  # noqa: BLE001  (any transport's failure is the answer)
+            status = getattr(getattr(error, "response", None), "status_code", None)
+            reason = redact(f"{type(error).__name__}: {error}")
+            hint = _STATUS_HINTS.get(status) if isinstance(status, int) else None
+            return f"{hint or 'did not accept an event'} ({reason})"
+        return None
+
     @staticmethod
     def _failed(sent: int, error: Exception) -> EmitResult:
         reason = redact(f"{type(error).__name__}: {error}")
@@ -368,6 +406,16 @@ def _plain(facets: Mapping[str, Any] | None, leave_out: set[str]) -> dict[str, A
 
 _SOURCE_PLACEHOLDER = source_code_location_job.SourceCodeLocationJobFacet(type="url", url="x")
 """Stands, in a skeleton, for the sourceCodeLocation the event's own job facets carry."""
+
+
+PROBE_JOB = "ol_dagster_doctor"
+_STATUS_HINTS = {
+    400: "refused the event as invalid (schema): is the URL an OpenLineage endpoint?",
+    401: "refused the credentials (HTTP 401): check OPENLINEAGE_API_KEY",
+    403: "refused the credentials (HTTP 403): check OPENLINEAGE_API_KEY and its rights",
+    404: "has no such endpoint (HTTP 404): check the URL and OPENLINEAGE_ENDPOINT",
+    422: "refused the event as invalid (HTTP 422): is the URL an OpenLineage endpoint?",
+}
 
 
 def _retryable(error: Exception) -> bool:
