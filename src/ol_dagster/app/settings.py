@@ -6,7 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
@@ -145,9 +145,11 @@ def load_settings() -> Settings:
             _problem(str(e["loc"][0]) if e["loc"] else "", _reason(e["msg"]))
             for e in error.errors()
         )
-    except SettingsError as error:  # a value the settings source could not decode (JSON)
-        found = re.search(r'field "(\w+)"', str(error))
-        problems = _problem(found.group(1) if found else "", "not valid JSON")
+    except ValueError as error:  # pydantic-settings' SettingsError: a value it cannot decode
+        found = re.search(r'error parsing value for field "(\w+)"', str(error))
+        if found is None:
+            raise
+        problems = _problem(found.group(1), "not valid JSON")
     raise ConfigurationError(f"ol-dagster is misconfigured: {problems}")
 
 
