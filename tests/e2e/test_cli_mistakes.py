@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ol_dagster.domain.errors import CURSOR_RESET_HINT
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import dagster_instance, etl
 from tests.support.dagster_processes import BIN, ROOT
@@ -231,3 +232,19 @@ def test_doctor_reports_a_disabled_client(home: Path, tmp_path: Path) -> None:
     done = _ol_dagster(env, "doctor", cwd=tmp_path)
     assert _one_error_line(done) == "Error: 1 problem(s) found"
     assert "OpenLineage is disabled" in done.stdout
+
+
+def test_the_readme_cursor_reset_works_as_written(home: Path, tmp_path: Path) -> None:
+    """`dagster sensor cursor --delete <name> -w workspace.yaml`, as the README and every cursor
+    error say it (without a workspace, Dagster's command fails)."""
+    done = subprocess.run(
+        [str(BIN / "dagster"), "sensor", "cursor", "--delete", "openlineage_sensor", "-w",
+         str(EXAMPLE_WORKSPACE)],
+        env=_env(home),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-w <your workspace.yaml>" in CURSOR_RESET_HINT
