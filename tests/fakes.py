@@ -134,7 +134,7 @@ class FakeDefinitions:
     def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
         if job_name not in self.jobs:
             return None
-        return self.steps.get((job_name, step_key), ())
+        return self.steps.get((job_name, step_key))
 
     def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dagster import AssetKey, AssetSpec, Definitions
+from dagster import AssetKey, AssetSpec, Definitions, MetadataValue, asset
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
@@ -87,3 +87,31 @@ def test_an_asset_of_another_location_is_named_from_its_event_when_it_says_where
     )
     assert dataset.id == DatasetId("s3://lake", "orders.parquet")
     assert dataset.alias == DatasetId("dagster", "orders")
+
+
+def test_metadata_of_the_wrong_kind_is_no_schema_and_no_source() -> None:
+    """A text where Dagster expects a table schema, a URL where it expects code references: the
+    asset is still named and sent, without them."""
+    catalog = _catalog({"dagster/uri": "s3://lake/raw/orders.parquet"})
+    dataset = catalog.materialized(
+        AssetKey(["sales", "orders"]),
+        {
+            "dagster/column_schema": MetadataValue.text("id int"),
+            "dagster/code_references": MetadataValue.url("https://git.example/x.py"),
+        },
+        None,
+    )
+    assert dataset.columns == () and dataset.id == DatasetId("s3://lake", "raw/orders.parquet")
+
+
+def test_the_location_that_materializes_an_asset_defines_it_whatever_the_order() -> None:
+    declared = Definitions(assets=[AssetSpec(key=AssetKey(["x"]))]).get_repository_def()
+
+    @asset(name="x", metadata={"dagster/uri": "s3://bucket/x"})
+    def materialized() -> None:
+        return None
+
+    defined = Definitions(assets=[materialized]).get_repository_def()
+    for order in ([declared, defined], [defined, declared]):
+        facts = RepositoryDefinitions(order).asset(("x",))
+        assert facts is not None and facts.uri == "s3://bucket/x"

@@ -489,12 +489,16 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
     except OlDagsterError as error:
         _say("cursor", str(error), ok=False)
         return 1
-    ids_behind = source.storage_ids_behind(state.position)
+    try:
+        ids_behind = source.storage_ids_behind(state.position)
+        waiting = source.gaps_note(state.position)
+    except OlDagsterError as error:  # a position this instance's storage cannot use
+        _say("cursor", str(error), ok=False)
+        return 1
     behind = f"{ids_behind:,}" if ids_behind is not None else "?"
     age = (
         f", newest record read {time.time() - state.log_time:,.0f} s ago" if state.log_time else ""
     )
-    waiting = source.gaps_note(state.position)
     _say(
         "cursor",
         f"{len(state.runs.runs)} runs open, {len(cursor):,} bytes, "

@@ -73,13 +73,16 @@ class RepositoryDefinitions:
         return self._assets[key]
 
     def _find_asset(self, key: AssetKey) -> AssetFacts | None:
-        for repository in self._repositories:
-            graph = repository.asset_graph
-            if not graph.has(key):
-                continue
-            node = graph.get(key)
-            if metadata_value(node.metadata.get(STUB_MARKER)):
-                continue
+        nodes = [
+            r.asset_graph.get(key)
+            for r in self._repositories
+            if r.asset_graph.has(key)
+            and not metadata_value(r.asset_graph.get(key).metadata.get(STUB_MARKER))
+        ]
+        # The location that materializes the asset defines it; another may declare it as an
+        # external AssetSpec (as the GraphQL adapter chooses, whatever the locations' order).
+        nodes.sort(key=lambda node: not node.is_materializable)
+        for node in nodes[:1]:
             return replace(
                 facts_of_metadata(tuple(key.path), plain_metadata(node.metadata)),
                 kinds=tuple(sorted(node.kinds)),
@@ -103,7 +106,9 @@ class RepositoryDefinitions:
         return JobDocs(jobs[0].description, tuple(getattr(jobs[0], "owners", None) or ()))
 
     def step_assets(self, job_name: str, step_key: str) -> tuple[AssetKeyPath, ...] | None:
-        jobs = self._jobs(job_name)
+        # Every asset location has an `__ASSET_JOB`: only a job with the step's node knows it.
+        top = step_key.split("[", 1)[0].split(".", 1)[0]
+        jobs = [job for job in self._jobs(job_name) if job.graph.has_node_named(top)]
         if not jobs:
             return None
         keys: set[AssetKeyPath] = set()
@@ -156,7 +161,7 @@ def load_workspace(
 def facts_of_metadata(key: AssetKeyPath, metadata: Mapping[str, Any]) -> AssetFacts:
     """What Dagster's metadata keys say of where an asset lives and what it holds, from
     metadata as plain values (`plain_metadata`; the GraphQL adapter makes the same of its own)."""
-    references = metadata.get("dagster/code_references") or ()
+    references = _all_of(metadata.get("dagster/code_references"), tuple)
     url, path = references[0] if references else (None, None)
     return AssetFacts(
         key=key,
@@ -164,7 +169,7 @@ def facts_of_metadata(key: AssetKeyPath, metadata: Mapping[str, Any]) -> AssetFa
         table_name=_text(metadata.get("dagster/table_name"))
         or _text(metadata.get("dagster/relation_identifier")),
         storage_kind=_text(metadata.get("dagster/storage_kind")),
-        columns=tuple(metadata.get("dagster/column_schema") or ()),
+        columns=_all_of(metadata.get("dagster/column_schema"), Column),
         source_url=url,
         source_path=path,
     )
@@ -184,6 +189,14 @@ def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
             value = tuple(_source(reference) for reference in references)
         plain[label] = value
     return plain
+
+
+def _all_of(value: Any, kind: type) -> tuple[Any, ...]:
+    """`value` when it is a tuple of `kind`s (what `plain_metadata` makes of a column schema or
+    of code references); () for anything else a user put under that key."""
+    if isinstance(value, tuple) and all(isinstance(item, kind) for item in value):
+        return value
+    return ()
 
 
 def definition_tags(tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

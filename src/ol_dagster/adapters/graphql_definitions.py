@@ -172,7 +172,9 @@ class GraphQLDefinitions:
             return None
         # A step key is the handle of its node: `op`, `graph.op`, with `[mapping key]`s.
         top = step_key.split("[", 1)[0].split(".", 1)[0]
-        return tuple(
+        # None rather than (): the API does not list ops that compute no asset, so a step it
+        # does not name is not known here (a plain op, or another location's)
+        found = tuple(
             sorted(
                 key
                 for key, node in nodes.items()
@@ -183,6 +185,7 @@ class GraphQLDefinitions:
                 )
             )
         )
+        return found or None
 
     def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
         return None  # not served by the API: the run's own partition tags still say the key

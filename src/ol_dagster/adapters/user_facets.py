@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from openlineage.client.serde import Serde
+
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.ports import AddedFacets, FacetContext
 from ol_dagster.facets import Facets
@@ -27,15 +29,22 @@ class UserFacetsHook:
 
     def facets(self, context: FacetContext) -> AddedFacets:
         try:
-            added = self._function(context)
+            return self._facets(context)
         except Exception as error:  # noqa: BLE001  (the user's code: never stops lineage)
-            self._warn(f"raised {type(error).__name__}: {error}")
+            self._warn(f"raised or returned what is not facets: {type(error).__name__}: {error}")
             return AddedFacets()
+
+    def _facets(self, context: FacetContext) -> AddedFacets:
+        added = self._function(context)
         if added is None:
             return AddedFacets()
         if not isinstance(added, Facets):
             self._warn(f"returned {type(added).__name__}, not ol_dagster.facets.Facets")
             return AddedFacets()
+        for part in ("run", "job", "datasets"):
+            if not isinstance(getattr(added, part), Mapping):
+                self._warn(f"returned Facets.{part} that is not a mapping; its facets left out")
+                return AddedFacets()
         known = set(context.datasets)
         for key in set(added.datasets) - known:
             self._warn(f"named dataset {key}, which is not one of the event's {sorted(known)}")
@@ -49,14 +58,19 @@ class UserFacetsHook:
             ),
         )
 
-    def _checked(self, facets: Mapping[str, Any], place: str) -> tuple[tuple[str, str], ...]:
+    def _checked(self, facets: Any, place: str) -> tuple[tuple[str, str], ...]:
+        if not isinstance(facets, Mapping):
+            self._warn(f"gave the {place} facets as {type(facets).__name__}, not a mapping")
+            return ()
         kept = []
         for name, value in facets.items():
             problem = facet_problem(name, value)
             if problem is not None:
                 self._warn(f"gave the {place} facet {name!r}, left out: {problem}")
                 continue
-            kept.append((name, json.dumps(value, sort_keys=True, allow_nan=False)))
+            # as openlineage-python's Serde writes it (no nulls), whichever path sends the event
+            plain = Serde.remove_nulls_and_enums(value)
+            kept.append((name, json.dumps(plain, sort_keys=True, allow_nan=False)))
         return tuple(kept)
 
     def _warn(self, what: str) -> None:
@@ -92,7 +106,7 @@ def facet_problem(name: object, value: object) -> str | None:
     if url.scheme not in ("http", "https") or not url.netloc:
         return "_schemaURL is the http(s) URL of the facet's JSON Schema"
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as error:
         return f"it is not JSON: {error}"
     return None
