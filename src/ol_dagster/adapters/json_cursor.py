@@ -123,7 +123,9 @@ def decode(text: str, now: float) -> TailState:
         run_id: OpenRun(
             run.t,
             {k: OpenStep(s.n, s.t, _step_id(model.v, run_id, k, s), s.a) for k, s in run.s.items()},
-            run.id or (v1_job_run_id(run_id, run.t) if model.v == 1 else None),
+            run.id
+            if run.id is not None
+            else (v1_job_run_id(run_id, run.t) if model.v == 1 else None),
             [DatasetId(namespace, name) for namespace, name in run.o],
         )
         for run_id, run in model.runs.items()
