@@ -28,14 +28,19 @@ class UserFacetsHook:
         self._warned: set[str] = set()
 
     def facets(self, context: FacetContext) -> AddedFacets:
+        # the user's code, and what it returns: neither ever stops lineage
         try:
-            return self._facets(context)
-        except Exception as error:  # noqa: BLE001  (the user's code: never stops lineage)
-            self._warn(f"raised or returned what is not facets: {type(error).__name__}: {error}")
+            added = self._function(context)
+        except Exception as error:  # noqa: BLE001
+            self._warn(f"raised {type(error).__name__}: {error}")
+            return AddedFacets()
+        try:
+            return self._facets(added, context)
+        except Exception as error:  # noqa: BLE001
+            self._warn(f"returned what is not facets ({type(error).__name__}: {error})")
             return AddedFacets()
 
-    def _facets(self, context: FacetContext) -> AddedFacets:
-        added = self._function(context)
+    def _facets(self, added: object, context: FacetContext) -> AddedFacets:
         if added is None:
             return AddedFacets()
         if not isinstance(added, Facets):
