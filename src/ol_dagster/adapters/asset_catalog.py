@@ -54,6 +54,7 @@ class AssetCatalog:
         self._storage_namespaces = dict(storage_namespaces or {})
         self._datasets: dict[AssetKey, Dataset] = {}
         self._asset_steps: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+        self._step_datasets: dict[tuple[str, str], tuple[Dataset, ...]] = {}
         self.undefined: set[tuple[str, ...]] = set()
         """Assets met that no definitions adapter defines: named from their keys and events."""
 
@@ -115,8 +116,14 @@ class AssetCatalog:
         return found
 
     def step_datasets(self, job_name: str, step_key: str) -> tuple[Dataset, ...]:
-        """The assets a step computes or checks; () for a plain op."""
-        return tuple(self.dataset(AssetKey(list(k))) for k in self._step_assets(job_name, step_key))
+        """The assets a step computes or checks; () for a plain op. Asked for every step
+        record: built once per step."""
+        found = self._step_datasets.get((job_name, step_key))
+        if found is None:
+            keys = self._step_assets(job_name, step_key)
+            found = tuple(self.dataset(AssetKey(list(k))) for k in keys)
+            self._step_datasets[(job_name, step_key)] = found
+        return found
 
     def job_docs(self, job_name: str) -> JobDocs | None:
         docs = self._definitions.job(job_name)

@@ -347,7 +347,7 @@ def doctor(sensor_name: str, **target: Any) -> None:
     sensor's cursor; each problem on its line, with what fixes it."""
     home = _home()
     container = Container()
-    problems = _check_settings(container)
+    settings_problems = problems = _check_settings(container)
     with _instance() as instance:
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
@@ -358,7 +358,7 @@ def doctor(sensor_name: str, **target: Any) -> None:
             f"{'run-sharded (read run by run)' if sharded else 'one global storage id'}{defaults}",
         )
         problems += _check_sensor(instance, sensor_name)
-        if problems and not _settings_loaded(container):
+        if settings_problems:
             raise click.ClickException(f"{problems} problem(s) found; fix the settings first")
         catalog, trouble = _check_definitions(container, target)
         problems += trouble
@@ -383,14 +383,6 @@ def _check_settings(container: Container) -> int:
     _say("jobs", f"namespace {namespace}" if namespace else "namespace: each run's code location")
     _say("facets", f"hook {hook.name}" if hook is not None else "no facets hook")
     return 0
-
-
-def _settings_loaded(container: Container) -> bool:
-    try:
-        container.settings()
-    except OlDagsterError:
-        return False
-    return True
 
 
 def _check_sensor(instance: DagsterInstance, sensor_name: str) -> int:

@@ -73,26 +73,22 @@ class RepositoryDefinitions:
         return self._assets[key]
 
     def _find_asset(self, key: AssetKey) -> AssetFacts | None:
-        nodes = [
-            r.asset_graph.get(key)
-            for r in self._repositories
-            if r.asset_graph.has(key)
-            and not metadata_value(r.asset_graph.get(key).metadata.get(STUB_MARKER))
-        ]
+        found = [r.asset_graph.get(key) for r in self._repositories if r.asset_graph.has(key)]
+        nodes = [node for node in found if not metadata_value(node.metadata.get(STUB_MARKER))]
+        if not nodes:
+            return None
         # The location that materializes the asset defines it; another may declare it as an
         # external AssetSpec (as the GraphQL adapter chooses, whatever the locations' order).
-        nodes.sort(key=lambda node: not node.is_materializable)
-        for node in nodes[:1]:
-            return replace(
-                facts_of_metadata(tuple(key.path), plain_metadata(node.metadata)),
-                kinds=tuple(sorted(node.kinds)),
-                group=node.group_name,
-                description=node.description,
-                owners=tuple(node.owners),
-                tags=definition_tags(node.tags),
-                parents=tuple(sorted(tuple(parent.path) for parent in node.parent_keys)),
-            )
-        return None
+        node = min(nodes, key=lambda node: not node.is_materializable)
+        return replace(
+            facts_of_metadata(tuple(key.path), plain_metadata(node.metadata)),
+            kinds=tuple(sorted(node.kinds)),
+            group=node.group_name,
+            description=node.description,
+            owners=tuple(node.owners),
+            tags=definition_tags(node.tags),
+            parents=tuple(sorted(tuple(parent.path) for parent in node.parent_keys)),
+        )
 
     def _jobs(self, job_name: str) -> list[Any]:
         """The job of each location that has one of this name (every asset location has an
