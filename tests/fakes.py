@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ol_dagster.domain.datasets import AssetFacts
@@ -63,14 +64,32 @@ class FakeCursorStore:
 
 
 class FakeEmitter:
-    """Records what it accepts; `allowance` makes it refuse everything past that many events."""
+    """Records what it accepts; `allowance` makes it refuse everything past that many events.
 
-    def __init__(self) -> None:
+    With a `clock` (the tick's), none is sent once the deadline has passed, as the real emitter
+    keeps it; with a `FakeClock`, each event takes `seconds` of it to send.
+    """
+
+    def __init__(
+        self, clock: FakeClock | Callable[[], float] | None = None, seconds: float = 0.0
+    ) -> None:
         self.sent: list[LineageEvent] = []
         self.allowance: int | None = None
         self.failure = "ConnectionRefusedError: [Errno 111] Connection refused"
+        self.clock = clock
+        self.seconds = seconds
+        self.calls: list[int] = []
+        """How many events each call was given."""
 
-    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
+    def emit(self, events: Sequence[LineageEvent], *, deadline: float = math.inf) -> EmitResult:
+        self.calls.append(len(events))
+        if self.clock is not None:
+            in_time = 0
+            while in_time < len(events) and self.clock() < deadline:
+                if isinstance(self.clock, FakeClock):
+                    self.clock.now += self.seconds
+                in_time += 1
+            events = events[:in_time]
         if self.allowance is None:
             self.sent.extend(events)
             return EmitResult(accepted=len(events))
@@ -103,13 +122,13 @@ class FlakyEmitter(FakeEmitter):
     def __init__(self, failures: int) -> None:
         super().__init__()
         self.failures = failures
-        self.calls = 0
+        self.attempts = 0
 
-    def emit(self, events: Sequence[LineageEvent]) -> EmitResult:
-        self.calls += 1
-        if self.calls <= self.failures:
+    def emit(self, events: Sequence[LineageEvent], *, deadline: float = math.inf) -> EmitResult:
+        self.attempts += 1
+        if self.attempts <= self.failures:
             return EmitResult(accepted=0, failure="HTTPError: 503 Server Error")
-        return super().emit(events)
+        return super().emit(events, deadline=deadline)
 
 
 class FakeDefinitions:

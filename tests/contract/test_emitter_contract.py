@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 from ol_dagster.adapters.http_batch import HttpBatchConfig, HttpBatchTransport
-from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
+from ol_dagster.adapters.openlineage_emitter import REQUEST_GRACE_SECONDS, OpenLineageEmitter
 from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent
 from ol_dagster.domain.ports import Emitter
 from tests.fakes import FakeEmitter
@@ -29,7 +30,7 @@ class EmitterUnderTest:
 
 
 def _fake() -> EmitterUnderTest:
-    fake = FakeEmitter()
+    fake = FakeEmitter(clock=time.monotonic)
 
     def refuse() -> None:
         fake.allowance = 0
@@ -146,3 +147,49 @@ def test_the_batch_transport_takes_no_redirect_as_acceptance(backend: LineageBac
     backend.status = 302
     result = _real(backend, batch_size=3).emitter.emit(_events(2))
     assert result.accepted == 0 and result.failure
+
+
+def test_no_event_is_sent_past_the_deadline(under_test: EmitterUnderTest) -> None:
+    result = under_test.emitter.emit(_events(3), deadline=time.monotonic() - 0.001)
+    assert result.accepted == 0 and result.failure is None  # out of time is no failure
+    assert under_test.received() == []
+    events = _events(3)
+    assert under_test.emitter.emit(events, deadline=time.monotonic() + 30).accepted == 3
+    assert under_test.received() == _expected(events)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1])
+def test_a_slow_backend_is_sent_to_only_until_the_deadline(
+    backend: LineageBackend, batch_size: int | None
+) -> None:
+    backend.delay = 1.0
+    started = time.monotonic()
+    result = _real(backend, batch_size).emitter.emit(_events(10), deadline=started + 2.5)
+    elapsed = time.monotonic() - started
+    # requests start at 0, 1 and 2 s; the third is answered at 3 s, within its 1.5 s timeout
+    assert result.accepted == 3 and result.failure is None, result
+    assert 2.9 < elapsed < 2.5 + REQUEST_GRACE_SECONDS, elapsed
+    assert len(backend.received) == 3
+
+
+def test_a_hanging_backend_times_out_by_the_deadline_and_grace(backend: LineageBackend) -> None:
+    backend.delay = 3600.0
+    started = time.monotonic()
+    result = _real(backend).emitter.emit(_events(2), deadline=started + 2.0)
+    elapsed = time.monotonic() - started
+    assert result.accepted == 0 and result.failure and "Timeout" in result.failure
+    assert result.retryable
+    assert 2.0 + REQUEST_GRACE_SECONDS - 0.1 < elapsed < 2.0 + REQUEST_GRACE_SECONDS + 0.5
+    assert backend.requests == 0  # not counted: still waiting when the client gave up
+
+
+def test_the_clients_own_retries_do_not_run_beneath_the_ticks(backend: LineageBackend) -> None:
+    """With the client's default retry settings (5 retries on 5xx), one failing request is
+    reported at once: the tick's retry layer, which knows the deadline, retries it."""
+    backend.status = 503
+    transport = HttpTransport(HttpConfig.from_dict({"type": "http", "url": backend.url}))
+    assert transport.config.retry["total"] == 5
+    emitter = OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27")
+    result = emitter.emit(_events(2), deadline=time.monotonic() + 30)
+    assert result.accepted == 0 and result.retryable and "503" in (result.failure or "")
+    assert backend.requests == 1

@@ -29,6 +29,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         backend = self.server.backend
+        if backend.delay:
+            backend.released.wait(backend.delay)  # a slow backend, or one that hangs
         with backend.lock:
             backend.requests += 1
             if backend.accept_limit is not None and len(backend.received) >= backend.accept_limit:
@@ -93,6 +95,10 @@ class LineageBackend:
         self.status = 200
         self.accept_limit: int | None = None
         """Once this many events were received, answer 503 to every request."""
+        self.delay = 0.0
+        """Seconds to wait before answering each request (a large one: a backend that hangs,
+        until `stop`)."""
+        self.released = threading.Event()
         self._server: _Server | None = None
         self.port = 0
 
@@ -101,12 +107,14 @@ class LineageBackend:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.released.clear()
         self._server = _Server(self, self.port)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         """Close the listening socket: connections are refused until `start()`."""
+        self.released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

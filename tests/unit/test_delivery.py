@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ol_dagster.app.tick import FIRST_CHUNK, MAX_CHUNK, TickBudget, run_tick
+import math
+
+from ol_dagster.app.tick import TickBudget, run_tick
+from ol_dagster.domain.ports import EmitResult
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.translate import Translator
 from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource, FlakyEmitter
@@ -92,9 +95,7 @@ def test_old_history_read_in_a_catch_up_does_not_age_its_runs() -> None:
 class RejectingEmitter(FakeEmitter):
     """A backend that judges the events themselves unacceptable (an HTTP 400)."""
 
-    def emit(self, events):  # type: ignore[no-untyped-def]
-        from ol_dagster.domain.ports import EmitResult
-
+    def emit(self, events, *, deadline=math.inf):  # type: ignore[no-untyped-def]
         return EmitResult(accepted=0, failure="HTTPError: 400 Client Error", retryable=False)
 
 
@@ -106,47 +107,40 @@ def test_a_rejection_that_sending_again_cannot_mend_is_not_retried() -> None:
     assert cursor.saved is not None and cursor.saved.position == {"after": 0}
 
 
-class SlowEmitter(FakeEmitter):
-    """Each event takes `seconds` of the tick's clock to send, and `calls` keeps chunk sizes."""
-
-    def __init__(self, clock: FakeClock, seconds: float) -> None:
-        super().__init__()
-        self.clock, self.seconds = clock, seconds
-        self.calls: list[int] = []
-
-    def emit(self, events):  # type: ignore[no-untyped-def]
-        self.calls.append(len(events))
-        self.clock.now += self.seconds * len(events)
-        return super().emit(events)
-
-
-def test_a_long_page_stops_at_the_budget_between_chunks_and_resumes_next_tick() -> None:
-    """A backend 100 ms an event away: chunks shrink to about a second's worth, so the tick ends
-    about a second past its budget, not a whole page of events later."""
+def test_a_long_page_stops_at_the_budget_and_resumes_next_tick() -> None:
+    """A backend 100 ms an event away: the emitter sends nothing past the deadline, so the
+    tick ends at its budget, not a whole page of events later."""
     records = [r for _ in range(200) for r in RunWriter("a").successful(["x"])]  # 800 events
     source, clock, cursor = FakeEventSource(records), FakeClock(), FakeCursorStore()
-    emitter = SlowEmitter(clock, seconds=0.1)
+    emitter = FakeEmitter(clock, seconds=0.1)
     budget = TickBudget(page_size=len(records), seconds=25.0)
     first = _tick(source, cursor, emitter, clock, budget)
-    assert emitter.calls[:3] == [FIRST_CHUNK, 10, 10]  # 5 s for the first chunk: cut to 1 s
-    assert 25.0 <= clock.now <= 26.0 + 1e-9
+    assert emitter.calls == [800]  # the whole page in one call: the emitter keeps the deadline
+    assert 25.0 <= clock.now <= 25.1 + 1e-9
     sent = len(emitter.sent)
+    assert 249 <= sent <= 251
     # the whole page was read; what was not sent is said, to be sent by the next tick
     assert f"read {len(records)} records in 1 pages, emitted {sent} events" in first
     assert f"{len(records) - sent} records to send again" in first
-    assert "more to read" in first
+    assert "more to read (the tick's budget ran out while sending)" in first
+    assert cursor.saved is not None
+    saved_after = cursor.saved.position
+    assert saved_after == {"after": records[sent - 1].storage_id}  # 1 event a record here
     while "caught up" not in _tick(source, cursor, emitter, clock, budget):
         pass
     assert emitter.sent == [e for e in _events_of(records)]
 
 
-def test_chunks_grow_to_a_full_batch_when_sending_is_fast() -> None:
-    records = [r for _ in range(500) for r in RunWriter("a").successful(["x"])]  # 2,000 events
+def test_retries_and_the_send_share_the_one_deadline() -> None:
+    """A backend that fails, then is slow: the retry waits count against the same budget."""
+    records = [r for _ in range(100) for r in RunWriter("a").successful([])]  # 200 events
     clock = FakeClock()
-    emitter = SlowEmitter(clock, seconds=0.0001)
-    _tick(FakeEventSource(records), FakeCursorStore(), emitter, clock, TickBudget(2000, 25.0))
-    assert emitter.calls[:5] == [50, 100, 200, 400, MAX_CHUNK]
-    assert sum(emitter.calls) == 2000
+    emitter = FlakyEmitter(failures=2)
+    emitter.clock, emitter.seconds = clock, 1.0
+    _tick(FakeEventSource(records), FakeCursorStore(), emitter, clock, TickBudget(200, 10.0))
+    assert clock.slept == [0.5, 1.0]
+    # 1.5 s of waits, then 1 s an event: the last starts at 9.5 s, none at 10 s or later
+    assert clock.now == 10.5 and len(emitter.sent) == 9
 
 
 def _events_of(records: list[DagsterRecord]) -> list[object]:
@@ -178,3 +172,21 @@ def test_a_read_error_after_some_pages_keeps_their_progress() -> None:
     assert "reading the event log failed: OSError: database is locked" in summary
     assert cursor.saved is not None and cursor.saved.position == {"after": records[1].storage_id}
     assert len(emitter.sent) == 2
+
+
+class _FailsThenOutOfTime(FakeEmitter):
+    """A request that times out, then no time left for its retry (what a hanging backend does)."""
+
+    def emit(self, events, *, deadline=math.inf):  # type: ignore[no-untyped-def]
+        self.calls.append(len(events))
+        if len(self.calls) == 1:
+            return EmitResult(accepted=0, failure="ReadTimeout: read timed out")
+        return EmitResult(accepted=0)
+
+
+def test_running_out_of_time_while_retrying_reports_the_failure() -> None:
+    emitter, clock, cursor = _FailsThenOutOfTime(), FakeClock(), FakeCursorStore()
+    summary = _tick(FakeEventSource(RunWriter("a").successful([])), cursor, emitter, clock)
+    assert emitter.calls == [2, 2] and clock.slept == [0.5]
+    assert "did not accept events: ReadTimeout: read timed out" in summary
+    assert "budget ran out" not in summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -132,7 +133,7 @@ class _SecondPerEmit(FakeEmitter):
         self.sent_at: list[float] = []
         self.before_first: Callable[[], object] = lambda: None
 
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         if not self.sent_at:
             self.before_first()
         self.sent_at.append(self.clock.now)
@@ -229,7 +230,7 @@ class _WaitingEmitter(FakeEmitter):
         self.source = source
         self.overlapped: bool | None = None
 
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         if self.overlapped is None:
             self.overlapped = self.source.second_page_read.wait(timeout=10)
         return super().emit(events)  # type: ignore[arg-type]

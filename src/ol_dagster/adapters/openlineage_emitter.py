@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +38,9 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 from openlineage.client.serde import Serde
+from openlineage.client.transport.http import HttpTransport
 from openlineage.client.transport.noop import NoopTransport
+from requests.adapters import HTTPAdapter
 
 from ol_dagster.adapters.dataset_facets import (
     added_facets,
@@ -249,34 +253,67 @@ class OpenLineageEmitter:
     def __init__(self, client: OpenLineageClient, engine_version: str) -> None:
         self._client = client
         self._engine_version = engine_version
+        transport = client.transport
+        self._http = transport if isinstance(transport, HttpTransport) else None
+        self._timeout = self._http.timeout if self._http is not None else math.inf
+        # One retry layer: the tick's, which knows its deadline (app/tick.py). The client's own
+        # urllib3 retries would retry a hanging backend 5 times 5 s under it.
+        self._no_retries = HTTPAdapter(max_retries=0)
+        self._answered_in = 0.0
+        """How long the last accepted request took."""
 
     @property
     def disabled(self) -> bool:
         """The client sends nothing (OPENLINEAGE_DISABLED=true, or a noop transport)."""
         return getattr(self._client.transport, "kind", None) == NoopTransport.kind
 
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         transport = self._client.transport
         if self.disabled:  # the client would drop them and say nothing: never count them sent
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         if isinstance(transport, HttpBatchTransport):
-            return self._emit_batches(transport, events)
+            return self._emit_batches(transport, events, deadline)
         for sent, event in enumerate(events):
+            if not self._in_time(deadline):
+                return EmitResult(accepted=sent)
             try:
+                started = time.monotonic()
                 self._client.emit(to_event(event, self._engine_version))
+                self._answered_in = time.monotonic() - started
             # Any failure of any transport (connection, HTTP status, Kafka, ...) stops the batch
             # here; the use case keeps the cursor before this event and reports the reason.
             except Exception as error:  # noqa: BLE001
                 return self._failed(sent, error)
         return EmitResult(accepted=len(events))
 
+    def _in_time(self, deadline: float) -> bool:
+        """Before each request: False once `deadline` has passed, or when the time left (and
+        the grace) is shorter than the last request took: it would time out, only to be sent
+        again. Otherwise an HTTP request is bounded to end by the deadline plus
+        `REQUEST_GRACE_SECONDS`: its timeout cut to the time left, and no retries beneath it
+        (unless the user gave the client an adapter of theirs).
+        """
+        left = deadline - time.monotonic()
+        if left <= 0 or left + REQUEST_GRACE_SECONDS < self._answered_in:
+            return False
+        http = self._http
+        if http is not None:
+            http.timeout = min(self._timeout, left + REQUEST_GRACE_SECONDS)
+            session = http.session  # a new one after the client closed it: mounted again
+            ours = session.adapters.get(http.url) is self._no_retries
+            if http.config.adapter is None and not ours:
+                session.mount(http.url, self._no_retries)
+        return True
+
     def _emit_batches(
-        self, transport: HttpBatchTransport, events: Sequence[Emittable]
+        self, transport: HttpBatchTransport, events: Sequence[Emittable], deadline: float
     ) -> EmitResult:
         steps = ClientSteps.of(self._client)
         sent = 0
         for start in range(0, len(events), transport.batch_size):
             chunk = events[start : start + transport.batch_size]
+            if not self._in_time(deadline):
+                return EmitResult(accepted=sent)
             try:
                 if steps is not None:
                     writer = EventJsonWriter(self._engine_version, steps.additions)
@@ -284,7 +321,9 @@ class OpenLineageEmitter:
                 else:
                     prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
                     texts = [Serde.to_json(event) for event in prepared if event is not None]
+                started = time.monotonic()
                 transport.emit_json(texts)
+                self._answered_in = time.monotonic() - started
             except Exception as error:  # noqa: BLE001  (as in `emit`: any failure stops here)
                 return self._failed(sent, error)
             sent += len(chunk)
@@ -321,6 +360,7 @@ class OpenLineageEmitter:
             inputs=[],
             outputs=[],
         )
+        self._in_time(math.inf)  # the configured timeout, whatever a tick left it at
         try:
             self._client.emit(event)
         except Exception as error:  # noqa: BLE001  (any transport's failure is the answer)
@@ -335,6 +375,11 @@ class OpenLineageEmitter:
         reason = redact(f"{type(error).__name__}: {error}")
         logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
         return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error))
+
+
+REQUEST_GRACE_SECONDS = 1.0
+"""How far past the tick's deadline an HTTP request may run before it times out: a request
+started with little time left still gets this long to be answered."""
 
 
 _SKELETON_TIME = "1970-01-01T00:00:00+00:00"
@@ -435,7 +480,7 @@ class PrintingEmitter:
         self._stream = stream
         self._engine_version = engine_version
 
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         writer = EventJsonWriter(self._engine_version)
         for event in events:
             self._stream.write(writer.json(event) + "\n")

@@ -38,7 +38,9 @@ class TickBudget:
     page_size: int
     """Records read per page: the sensor's `record_filter_limit`."""
     seconds: float
-    """No new page, and no new retry of a failed emit, is started after this many seconds."""
+    """No new page, request or retry is started after this many seconds, and a request is ended
+    by then plus `REQUEST_GRACE_SECONDS` (adapters/openlineage_emitter.py): the tick returns
+    within that, a page's read and the cursor's save."""
     first_retry_delay: float = 0.5
     """Wait before retrying a failed emit; doubles with each retry, up to `max_retry_delay`."""
     max_retry_delay: float = 8.0
@@ -58,6 +60,8 @@ class TickReport:
     caught_up: bool = False
     failure: str | None = None
     retries: int = 0
+    out_of_time: bool = False
+    """The budget ran out while a page was being sent: the rest of it goes next tick."""
     open_runs: int = 0
     expired_runs: list[str] = field(default_factory=list)
     position: Position = None
@@ -82,6 +86,8 @@ class TickReport:
         text += f", {self.open_runs} runs open, " + (
             "caught up" if self.caught_up else "more to read"
         )
+        if self.out_of_time:
+            text += " (the tick's budget ran out while sending)"
         if self.expired_runs:
             text += f", gave up {len(self.expired_runs)} runs that never ended"
         if self.retries:
@@ -116,7 +122,6 @@ def run_tick(
     report = TickReport()
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     ahead = state  # the state once every page read so far is accepted
-    pace = _Pace()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ol-dagster-emit") as sender:
         pending: _Page | None = None
         while True:
@@ -164,7 +169,6 @@ def run_tick(
                 clock,
                 sleep,
                 report,
-                pace,
             )
     for skip in report.skipped:
         logger.warning("ol-dagster skipped %s", skip)
@@ -240,31 +244,6 @@ def _forget_dead_runs(
     return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
 
 
-CHUNK_SECONDS = 1.0
-"""About how long one chunk of events should take to send. The clock is looked at between
-chunks, so this bounds how far a tick can run past its budget."""
-FIRST_CHUNK = 50
-MAX_CHUNK = 500
-"""A batch transport's request at its default batch size."""
-
-
-@dataclass(slots=True)
-class _Pace:
-    """How many events a chunk holds: grown (at most doubled) while chunks are sent in well
-    under `CHUNK_SECONDS`, cut in proportion when they take longer. A batch transport soon sends
-    `MAX_CHUNK` a request; the stock transport against a backend 100 ms away, about 10."""
-
-    size: int = FIRST_CHUNK
-
-    def measured(self, events: int, seconds: float) -> None:
-        if events < self.size:
-            return  # a short chunk (a page's end, a failure) says little about speed
-        if seconds * 2 <= CHUNK_SECONDS:
-            self.size = min(self.size * 2, MAX_CHUNK)
-        elif seconds > CHUNK_SECONDS:
-            self.size = max(1, int(self.size * CHUNK_SECONDS / seconds))
-
-
 def _emit_with_retries(
     emitter: Emitter,
     events: Sequence[Emittable],
@@ -273,23 +252,27 @@ def _emit_with_retries(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     report: TickReport,
-    pace: _Pace,
 ) -> EmitResult:
-    """Emit in chunks while the budget lasts, retrying what was not accepted with a growing
-    delay; a failure that sending again cannot mend is not retried."""
+    """The one retry layer: emit, and retry what was not accepted with a growing delay, all
+    before `deadline`, which the emitter also keeps (it starts no request past it and ends each
+    one by then). A failure that sending again cannot mend is not retried."""
     accepted, delay = 0, budget.first_retry_delay
+    failure: EmitResult | None = None  # the failure being retried, until something is accepted
     while accepted < len(events):
-        started = clock()
-        if accepted and started >= deadline:
-            return EmitResult(accepted=accepted)  # out of time: the rest goes next tick
-        result = emitter.emit(events[accepted : accepted + pace.size])
-        pace.measured(result.accepted, clock() - started)
+        result = emitter.emit(events[accepted:], deadline=deadline)
         accepted += result.accepted
+        if result.accepted:
+            failure = None
         if result.failure is None:
-            delay = budget.first_retry_delay
-            continue
-        if not result.retryable or clock() + delay >= deadline:
+            if accepted == len(events):
+                break
+            if failure is None:  # out of time: the rest goes next tick
+                report.out_of_time = True
+                return EmitResult(accepted=accepted)
+            result = failure  # out of time while retrying: that failure is the reason
+        if not result.retryable or clock() + delay >= deadline or result is failure:
             return EmitResult(accepted=accepted, failure=result.failure, retryable=result.retryable)
+        failure = result
         logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
         sleep(delay)
         report.retries += 1

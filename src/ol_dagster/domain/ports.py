@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
@@ -61,8 +62,13 @@ class EmitResult:
 
 
 class Emitter(Protocol):
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
-        """Send events in order; stop at the first the backend does not accept."""
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
+        """Send events in order; stop at the first the backend does not accept.
+
+        `deadline` is a `time.monotonic()` instant: no event is sent after it, and a request is
+        ended by then plus a small grace wherever the transport allows it. Events left unsent
+        for lack of time are neither accepted nor failed: `accepted` is short, `failure` None.
+        """
         ...
 
 
