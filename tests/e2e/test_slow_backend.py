@@ -2,8 +2,8 @@
 
 Dagster ends a sensor evaluation after DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS (60 by default),
 and ol-dagster's tick budget is 30 s by default. This test keeps that ratio at a fifth of the
-time (a 6 s budget under a 12 s timeout) so that it runs in about a minute; the README quotes the
-same run at the defaults.
+time (a 6 s budget under a 12 s timeout) so that it runs in under a minute. At the defaults:
+`OL_DAGSTER_TEST_TICK_BUDGET=30 OL_DAGSTER_TEST_SENSOR_TIMEOUT=60 pytest -s <this file>`.
 """
 
 from __future__ import annotations
@@ -103,4 +103,5 @@ def test_no_tick_times_out_behind_a_slow_then_hanging_backend(
         assert "did not accept events: ReadTimeout" in failure, failure
         assert "sensor tick timed out" not in failure
     reasons = " ".join(t.skip_reason or "" for t in ended)
-    assert "the tick's budget ran out while sending" in reasons  # the slow backend was felt
+    if BUDGET_SECONDS < 4 * ANSWER_SECONDS:  # fewer than the 4 events it waits for fit a tick
+        assert "the tick's budget ran out while sending" in reasons  # the slow backend was felt
