@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ol_dagster.domain.datasets import AssetFacts
+from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.lineage import LineageEvent
 from ol_dagster.domain.ports import AssetKeyPath, EmitResult, Position
 from ol_dagster.domain.records import DagsterRecord, JobDocs
@@ -80,9 +82,35 @@ class FakeEmitter:
         self.seconds = seconds
         self.calls: list[int] = []
         """How many events each call was given."""
+        self.refused_jobs: set[str] = set()
+        """Jobs whose events (and their steps') the backend refuses for good, as an HTTP 400."""
+        self.encoded: list[str] = []
+        """What `emit_encoded` accepted."""
+
+    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
+        for index, text in enumerate(events):
+            if json.loads(text)["job"].split(".")[0] in self.refused_jobs:
+                return self._refusal(index, text)
+            self.encoded.append(text)
+        return EmitResult(accepted=len(events))
+
+    @staticmethod
+    def _refusal(accepted: int, text: str) -> EmitResult:
+        return EmitResult(
+            accepted=accepted,
+            failure="HTTPError: 400 Client Error; the backend answered: unknown facet",
+            retryable=False,
+            refused=text,
+        )
 
     def emit(self, events: Sequence[LineageEvent], *, deadline: float = math.inf) -> EmitResult:
         self.calls.append(len(events))
+        for index, event in enumerate(events):
+            if event.job.name.split(".")[0] in self.refused_jobs:
+                accepted = self.emit(events[:index], deadline=deadline)
+                if accepted.accepted < index:
+                    return accepted
+                return self._refusal(index, json.dumps({"job": event.job.name}))
         if self.clock is not None:
             in_time = 0
             while in_time < len(events) and self.clock() < deadline:
@@ -99,6 +127,26 @@ class FakeEmitter:
         if accepted < len(events):
             return EmitResult(accepted=accepted, failure=self.failure)
         return EmitResult(accepted=accepted)
+
+
+class FakeDeadLetters:
+    """Dead letters in a dict, in the order first kept."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.kept: dict[str, DeadLetter] = {}
+        self.limit = limit
+        self.adds = 0
+
+    def letters(self) -> list[DeadLetter]:
+        return list(self.kept.values())
+
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        self.adds += 1
+        self.kept.update((letter.key, letter) for letter in letters)
+
+    def remove(self, keys: Collection[str]) -> None:
+        for key in keys:
+            self.kept.pop(key, None)
 
 
 class FakeClock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,3 +194,45 @@ def test_the_clients_own_retries_do_not_run_beneath_the_ticks(backend: LineageBa
     result = emitter.emit(_events(2), deadline=time.monotonic() + 30)
     assert result.accepted == 0 and result.retryable and "503" in (result.failure or "")
     assert backend.requests == 1
+
+
+def _job(name: str, event_type: EventType = EventType.START) -> LineageEvent:
+    return LineageEvent(
+        event_type=event_type,
+        event_time=datetime(2026, 11, 25, 3, 0, 0, tzinfo=timezone.utc),
+        run_id="0190f1d2-0000-7000-8000-000000000009",
+        job=JobRef("default", name),
+        job_kind=JobKind.JOB,
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_an_event_the_backend_refuses_comes_back_as_sent_with_the_answer(
+    backend: LineageBackend, batch_size: int | None
+) -> None:
+    backend.refuse_jobs = {"bad"}
+    events = [*_events(2), _job("bad.step"), *_events(3)[2:]]
+    result = _real(backend, batch_size).emitter.emit(events)
+    assert result.accepted == 2 and not result.retryable
+    assert result.failure is not None
+    assert result.failure.endswith(
+        'the backend answered: {"error": "job bad.step is not allowed here"}'
+    )
+    assert result.refused is not None
+    refused = json.loads(result.refused)
+    assert refused["job"]["name"] == "bad.step" and refused["eventType"] == "START"
+    assert len(backend.received) == 2
+    # sent again as it was, once the backend takes it: received exactly as kept
+    backend.refuse_jobs = set()
+    assert _real(backend, batch_size).emitter.emit_encoded([result.refused]).accepted == 1
+    assert backend.received[-1] == refused
+    assert backend.paths[-1] == "/api/v1/lineage"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 429, 503])
+def test_a_refusal_of_credentials_endpoint_or_pace_sets_no_event_aside(
+    backend: LineageBackend, status: int
+) -> None:
+    backend.status = status
+    result = _real(backend).emitter.emit(_events(1))
+    assert result.accepted == 0 and result.failure and result.refused is None

@@ -37,15 +37,20 @@ class _Handler(BaseHTTPRequestHandler):
                 status = 503
             else:
                 status = backend.status
+            payload = json.loads(body) if status == 200 else None
+            # POST /api/v1/lineage/batch takes a JSON array of events (the spec's batch API)
+            events = payload if isinstance(payload, list) else [payload]
+            refused = [e for e in events if _job_of(e) in backend.refuse_jobs]
+            answer: dict[str, str] = {}
+            if refused:
+                status = 400
+                answer = {"error": f"job {refused[0]['job']['name']} is not allowed here"}
             if status == 200:
-                payload = json.loads(body)
-                # POST /api/v1/lineage/batch takes a JSON array of events (the spec's batch API)
-                events = payload if isinstance(payload, list) else [payload]
                 backend.received.extend(events)
                 headers = dict(self.headers)  # one request's headers, shared by its events
                 backend.headers.extend(headers for _ in events)
                 backend.paths.append(self.path)
-        payload = b"{}"
+        payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -54,6 +59,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def _job_of(event: Any) -> str | None:
+    """The Dagster job an event is of (`job` of a `job.step`)."""
+    if not isinstance(event, dict) or "job" not in event:
+        return None
+    return str(event["job"]["name"]).split(".")[0]
 
 
 class _Server(ThreadingHTTPServer):
@@ -95,6 +107,8 @@ class LineageBackend:
         self.status = 200
         self.accept_limit: int | None = None
         """Once this many events were received, answer 503 to every request."""
+        self.refuse_jobs: set[str] = set()
+        """Jobs whose events (and their steps') it refuses as invalid: HTTP 400, with why."""
         self.delay = 0.0
         """Seconds to wait before answering each request (a large one: a backend that hangs,
         until `stop`)."""

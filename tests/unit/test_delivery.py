@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from ol_dagster.app.tick import TickBudget, run_tick
 from ol_dagster.domain.ports import EmitResult
@@ -103,7 +104,11 @@ def test_a_rejection_that_sending_again_cannot_mend_is_not_retried() -> None:
     emitter, clock, cursor = RejectingEmitter(), FakeClock(), FakeCursorStore()
     summary = _tick(FakeEventSource(RunWriter("a").successful([])), cursor, emitter, clock)
     assert clock.slept == []
-    assert "stopped: the OpenLineage backend did not accept events: HTTPError: 400" in summary
+    assert re.search(
+        r"stopped: the OpenLineage backend did not accept events: the START event of job a "
+        r"\(Dagster run \S+, storage id \d+\) was not accepted: HTTPError: 400",
+        summary,
+    ), summary
     assert cursor.saved is not None and cursor.saved.position == {"after": 0}
 
 
@@ -188,5 +193,5 @@ def test_running_out_of_time_while_retrying_reports_the_failure() -> None:
     emitter, clock, cursor = _FailsThenOutOfTime(), FakeClock(), FakeCursorStore()
     summary = _tick(FakeEventSource(RunWriter("a").successful([])), cursor, emitter, clock)
     assert emitter.calls == [2, 2] and clock.slept == [0.5]
-    assert "did not accept events: ReadTimeout: read timed out" in summary
+    assert "was not accepted: ReadTimeout: read timed out" in summary
     assert "budget ran out" not in summary

@@ -11,6 +11,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,8 +27,9 @@ from ol_dagster.adapters.json_cursor import decode
 from ol_dagster.adapters.openlineage_emitter import DISABLED, PROBE_JOB, OpenLineageEmitter
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.errors import CursorError, OlDagsterError
-from ol_dagster.domain.ports import Emitter
+from ol_dagster.domain.ports import DeadLetters, Emitter
 from ol_dagster.version import __version__
 
 
@@ -177,9 +180,11 @@ def _run(
     container: Container,
     page_size: int,
     after_storage_id: int,
+    dead_letters: DeadLetters | None = None,
 ) -> TickReport:
     """One pass of the tick's use case, its state kept in `slot`."""
     return run_tick(
+        dead_letters=dead_letters,
         source=source,
         cursor=container.cursor_store(read=slot.read, write=slot.write),
         emitter=emitter,
@@ -240,15 +245,19 @@ def replay(
             upto = to_storage_id if to_storage_id is not None else "end"
             state_file = Path(f".ol-dagster-replay-{from_storage_id}-{upto}.json")
         slot = _StateSlot(state_file)
-        sent = read = 0
+        letters = None if dry_run else container.dead_letters(instance=instance, name=REPLAY)
+        sent = read = set_aside = 0
         progress = click.progressbar(
             length=end - from_storage_id, label="replaying", file=sys.stderr, show_pos=True
         )
         try:
             with progress:
                 while True:
-                    report = _run(source, slot, emitter, container, page_size, from_storage_id)
+                    report = _run(
+                        source, slot, emitter, container, page_size, from_storage_id, letters
+                    )
                     sent, read = sent + report.events_emitted, read + report.records_read
+                    set_aside += report.dead_letters
                     progress.update(_done_until(slot, from_storage_id) - progress.pos)
                     if report.failure:
                         raise click.ClickException(
@@ -267,8 +276,18 @@ def replay(
             ) from None
     _note_undefined(container, catalog)
     click.echo(f"replayed {read} records as {sent} events", err=True)
+    if set_aside:
+        click.echo(
+            f"{set_aside} events the backend refused were kept as dead letters: "
+            f"`ol-dagster dead-letters list --sensor-name {REPLAY}`",
+            err=True,
+        )
     if state_file is not None:
         click.echo(f"progress kept in {state_file}", err=True)
+
+
+REPLAY = "replay"
+"""The name `ol-dagster replay` keeps its dead letters under."""
 
 
 def _sending_emitter(container: Container) -> Emitter:
@@ -364,6 +383,7 @@ def doctor(sensor_name: str, **target: Any) -> None:
         problems += trouble
         problems += _check_transport(container)
         problems += _check_cursor(instance, sensor_name, _source(container, instance, catalog))
+        problems += _check_dead_letters(container, instance, sensor_name)
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
     click.echo("all good")
@@ -470,6 +490,22 @@ def _check_transport(container: Container) -> int:
     return 0
 
 
+def _check_dead_letters(container: Container, instance: DagsterInstance, name: str) -> int:
+    letters = container.dead_letter_box(instance=instance, name=name).letters()
+    if not letters:
+        _say("refused", "no dead letters: the backend refused no event for good")
+        return 0
+    _say(
+        "refused",
+        f"{len(letters)} dead letters: events the backend refused for good, the latest "
+        f"{letters[-1].describe()}: {letters[-1].reason}. Look at them with "
+        "`ol-dagster dead-letters list`; once the backend or the events are fixed, "
+        "`ol-dagster dead-letters resend`",
+        ok=False,
+    )
+    return 1
+
+
 def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEventSource) -> int:
     states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
     cursor = next((getattr(s.instigator_data, "cursor", None) for s in states), None)
@@ -497,3 +533,93 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
         f"{behind} storage ids behind the log{age}" + (f"; {waiting}" if waiting else ""),
     )
     return 0
+
+
+@cli.group(name="dead-letters", cls=_Commands)
+def dead_letters() -> None:
+    """Events the backend refused for good (HTTP 400, 422, ...), kept in the instance."""
+
+
+_NAME = click.option(
+    "--sensor-name",
+    default="openlineage_sensor",
+    show_default=True,
+    help=f"Whose letters: a sensor's, or `{REPLAY}` for those of `ol-dagster replay`.",
+)
+
+
+@dead_letters.command(name="list")
+@_NAME
+@click.option("--events", is_flag=True, help="Print each refused event's JSON, one per line.")
+def list_letters(sensor_name: str, events: bool) -> None:
+    """Each refused event: which record it came from and what the backend answered."""
+    container = Container()
+    with _instance() as instance:
+        letters = container.dead_letter_box(instance=instance, name=sensor_name).letters()
+    for letter in letters:
+        if events:
+            click.echo(letter.event)
+            continue
+        refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
+        click.echo(f"{letter.key}  {letter.describe()}, refused {refused_at}: {letter.reason}")
+    click.echo(f"{len(letters)} dead letters of {sensor_name}", err=True)
+
+
+@dead_letters.command()
+@_NAME
+@click.argument("keys", nargs=-1)
+def resend(sensor_name: str, keys: tuple[str, ...]) -> None:
+    """Send the letters again (all, or those KEYS), each as it was first sent; those the
+    backend accepts are removed, those it refuses again kept with its new answer."""
+    container = Container()
+    with _instance() as instance:
+        box = container.dead_letter_box(instance=instance, name=sensor_name)
+        letters = [letter for letter in box.letters() if not keys or letter.key in keys]
+        _unknown(keys, letters)
+        emitter = _sending_emitter(container)
+        accepted: list[str] = []
+        refused: list[DeadLetter] = []
+        failure = None
+        for letter in letters:
+            result = emitter.emit_encoded([letter.event])
+            if result.accepted:
+                accepted.append(letter.key)
+            elif result.refused is not None:
+                refused.append(replace(letter, reason=result.failure or "", refused_at=time.time()))
+            else:
+                failure = f"{letter.describe()} was not accepted: {result.failure}"
+                break
+        box.remove(accepted)  # re-read first: a tick may have added letters meanwhile
+        box.add(refused)
+    click.echo(f"resent {len(accepted)} of {len(letters)} dead letters of {sensor_name}")
+    for letter in refused:
+        click.echo(f"refused again: {letter.describe()}: {letter.reason}")
+    if failure is not None:
+        raise click.ClickException(f"{failure}. The rest are kept; run the same command again.")
+    if refused:
+        raise click.ClickException(f"{len(refused)} refused again; they are kept")
+
+
+@dead_letters.command()
+@_NAME
+@click.argument("keys", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Drop every letter.")
+def drop(sensor_name: str, keys: tuple[str, ...], everything: bool) -> None:
+    """Forget letters for good (those KEYS, or --all): their events are never sent."""
+    if not keys and not everything:
+        raise click.ClickException("name the letters to drop (keys from `list`), or give --all")
+    container = Container()
+    with _instance() as instance:
+        box = container.dead_letter_box(instance=instance, name=sensor_name)
+        letters = [letter for letter in box.letters() if everything or letter.key in keys]
+        _unknown(keys, letters)
+        box.remove([letter.key for letter in letters])
+    click.echo(f"dropped {len(letters)} dead letters of {sensor_name}")
+
+
+def _unknown(keys: tuple[str, ...], found: list[DeadLetter]) -> None:
+    missing = sorted(set(keys) - {letter.key for letter in found})
+    if missing:
+        raise click.ClickException(
+            f"no dead letter {', '.join(missing)}: `ol-dagster dead-letters list` shows the keys"
+        )

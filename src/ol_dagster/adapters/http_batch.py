@@ -57,33 +57,37 @@ class HttpBatchTransport(HttpTransport):
 
     def emit_json(self, events: Sequence[str]) -> None:
         """POST events already written as JSON objects, as one JSON array; raises unless they
-        were accepted.
+        were accepted."""
+        if events:
+            post_json(self, self.batch_url, "[" + ",".join(events) + "]")
 
-        Only a 2xx answer counts: a redirect is never followed (requests would turn the POST
-        into a GET) and counts as a failure, so no event is taken as sent when it was not.
-        """
-        if not events:
-            return
-        # As the client's own transport does: a raised debug level would log the auth header.
-        previous = http_client.HTTPConnection.debuglevel
-        http_client.HTTPConnection.debuglevel = 0
-        try:
-            body, headers = self._prepare_request("[" + ",".join(events) + "]")
-            response = self.session.post(
-                self.batch_url,
-                data=body,
-                headers=headers,
-                timeout=self.timeout,
-                verify=self.verify,
-                cert=self.cert,
-                allow_redirects=False,
+
+def post_json(transport: HttpTransport, url: str, text: str) -> None:
+    """POST JSON text to `url` with the transport's settings (auth, custom headers, compression,
+    timeout, TLS); raises unless it was accepted.
+
+    Only a 2xx answer counts: a redirect is never followed (requests would turn the POST into a
+    GET) and counts as a failure, so no event is taken as sent when it was not.
+    """
+    # As the client's own transport does: a raised debug level would log the auth header.
+    previous = http_client.HTTPConnection.debuglevel
+    http_client.HTTPConnection.debuglevel = 0
+    try:
+        body, headers = transport._prepare_request(text)
+        response = transport.session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=transport.timeout,
+            verify=transport.verify,
+            cert=transport.cert,
+            allow_redirects=False,
+        )
+        response.close()
+        response.raise_for_status()
+        if not 200 <= response.status_code < 300:
+            raise requests.HTTPError(
+                f"{response.status_code} answer: not accepted", response=response
             )
-            response.close()
-            response.raise_for_status()
-            if not 200 <= response.status_code < 300:
-                raise requests.HTTPError(
-                    f"{response.status_code} answer to a batch of events: not accepted",
-                    response=response,
-                )
-        finally:
-            http_client.HTTPConnection.debuglevel = previous
+    finally:
+        http_client.HTTPConnection.debuglevel = previous

@@ -8,10 +8,12 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urljoin
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
@@ -50,7 +52,7 @@ from ol_dagster.adapters.dataset_facets import (
     owner,
 )
 from ol_dagster.adapters.event_json import Additions, EventJsonWriter
-from ol_dagster.adapters.http_batch import HttpBatchTransport
+from ol_dagster.adapters.http_batch import HttpBatchTransport, post_json
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
 from ol_dagster.domain.ports import EmitResult
@@ -276,14 +278,34 @@ class OpenLineageEmitter:
         for sent, event in enumerate(events):
             if not self._in_time(deadline):
                 return EmitResult(accepted=sent)
+            run_event = to_event(event, self._engine_version)
             try:
                 started = time.monotonic()
-                self._client.emit(to_event(event, self._engine_version))
+                self._client.emit(run_event)
                 self._answered_in = time.monotonic() - started
             # Any failure of any transport (connection, HTTP status, Kafka, ...) stops the batch
             # here; the use case keeps the cursor before this event and reports the reason.
             except Exception as error:  # noqa: BLE001
-                return self._failed(sent, error)
+                return _failed(sent, error, partial(self._json_as_sent, run_event))
+        return EmitResult(accepted=len(events))
+
+    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
+        """Events as they were sent once (dead letters), one request each: over HTTP to the
+        transport's own endpoint with its settings; through any other transport as the JSON
+        object (what openlineage-python's Serde writes of it)."""
+        if self.disabled:
+            return EmitResult(accepted=0, failure=DISABLED, retryable=False)
+        transport = self._client.transport
+        for sent, text in enumerate(events):
+            if not self._in_time(deadline):
+                return EmitResult(accepted=sent)
+            try:
+                if isinstance(transport, HttpTransport):
+                    post_json(transport, urljoin(transport.url, transport.endpoint), text)
+                else:
+                    transport.emit(json.loads(text))
+            except Exception as error:  # noqa: BLE001  (as in `emit`)
+                return _failed(sent, error, partial(str, text))
         return EmitResult(accepted=len(events))
 
     def _in_time(self, deadline: float) -> bool:
@@ -315,19 +337,41 @@ class OpenLineageEmitter:
             if not self._in_time(deadline):
                 return EmitResult(accepted=sent)
             try:
-                if steps is not None:
-                    writer = EventJsonWriter(self._engine_version, steps.additions)
-                    texts = [writer.json(event) for event in chunk]
-                else:
-                    prepared = [self._prepared(to_event(e, self._engine_version)) for e in chunk]
-                    texts = [Serde.to_json(event) for event in prepared if event is not None]
+                texts = self._texts(chunk, steps)
                 started = time.monotonic()
-                transport.emit_json(texts)
+                transport.emit_json([text for text in texts if text is not None])
                 self._answered_in = time.monotonic() - started
             except Exception as error:  # noqa: BLE001  (as in `emit`: any failure stops here)
-                return self._failed(sent, error)
+                if _refusal(error) is None:
+                    return _failed(sent, error, lambda: None)
+                # The backend judged the batch: find its events that it refuses, one by one.
+                return self._one_by_one(transport, texts, sent)
             sent += len(chunk)
         return EmitResult(accepted=sent)
+
+    def _texts(self, events: Sequence[Emittable], steps: ClientSteps | None) -> list[str | None]:
+        """Each event's JSON as `client.emit` would send it; None for one the client's filters
+        drop."""
+        if steps is not None:
+            writer = EventJsonWriter(self._engine_version, steps.additions)
+            return [writer.json(event) for event in events]
+        return [self._json_as_sent(to_event(e, self._engine_version)) for e in events]
+
+    def _json_as_sent(self, event: RunEvent | DatasetEvent) -> str | None:
+        prepared = self._prepared(event)
+        return Serde.to_json(prepared) if prepared is not None else None
+
+    def _one_by_one(
+        self, transport: HttpBatchTransport, texts: Sequence[str | None], sent: int
+    ) -> EmitResult:
+        for offset, text in enumerate(texts):
+            if text is None:
+                continue
+            try:
+                transport.emit_json([text])
+            except Exception as error:  # noqa: BLE001  (as in `emit`)
+                return _failed(sent + offset, error, partial(str, text))
+        raise AssertionError("a batch refused as a whole, yet each of its events accepted")
 
     def _prepared(self, run_event: RunEvent | DatasetEvent) -> Event | None:
         """What `OpenLineageClient.emit` does to an event before its transport sends it."""
@@ -369,12 +413,6 @@ class OpenLineageEmitter:
             hint = _STATUS_HINTS.get(status) if isinstance(status, int) else None
             return f"{hint or 'did not accept an event'} ({reason})"
         return None
-
-    @staticmethod
-    def _failed(sent: int, error: Exception) -> EmitResult:
-        reason = redact(f"{type(error).__name__}: {error}")
-        logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
-        return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error))
 
 
 REQUEST_GRACE_SECONDS = 1.0
@@ -463,6 +501,43 @@ _STATUS_HINTS = {
 }
 
 
+def _failed(sent: int, error: Exception, refused_json: Callable[[], str | None]) -> EmitResult:
+    """The result of a failure after `sent` events: why, with the backend's answer, and, when
+    the backend judged that event itself, its JSON (`refused_json`), to be kept as a dead
+    letter."""
+    reason = redact(f"{type(error).__name__}: {error}")
+    answer = _answer(error)
+    if answer:
+        reason += f"; the backend answered: {answer}"
+    logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
+    refused = refused_json() if _refusal(error) is not None else None
+    return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error), refused=refused)
+
+
+def _answer(error: Exception) -> str:
+    """The start of the body of the backend's answer to a failed request, on one line."""
+    response = getattr(error, "response", None)
+    try:
+        text = str(getattr(response, "text", "") or "")
+    except Exception:  # noqa: BLE001  (an undecodable body says nothing)
+        return ""
+    return redact(" ".join(text.split()))[:300]
+
+
+_NOT_ABOUT_THE_EVENT = frozenset({401, 403, 404, 405, 407, 408, 425, 429})
+"""Refusals of the credentials, the endpoint or the pace, not of the event: they would refuse
+every event alike, so none is set aside; the tick stops and says what to fix."""
+
+
+def _refusal(error: Exception) -> int | None:
+    """The HTTP status with which the backend judged the event unacceptable for good (400,
+    413, 422, ...); None for any other failure."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500 and status not in _NOT_ABOUT_THE_EVENT:
+        return status
+    return None
+
+
 def _retryable(error: Exception) -> bool:
     """Whether sending again may succeed: not after the backend judged the event itself."""
     response = getattr(error, "response", None)
@@ -482,7 +557,10 @@ class PrintingEmitter:
 
     def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         writer = EventJsonWriter(self._engine_version)
-        for event in events:
-            self._stream.write(writer.json(event) + "\n")
+        return self.emit_encoded([writer.json(event) for event in events])
+
+    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
+        for text in events:
+            self._stream.write(text + "\n")
         self._stream.flush()
         return EmitResult(accepted=len(events))

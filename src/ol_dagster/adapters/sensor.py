@@ -66,7 +66,13 @@ def openlineage_sensor(
         catalog = wiring.asset_catalog(definitions=_definitions(context, wiring))
         source = wiring.event_source(instance=context.instance, catalog=catalog)
         report = tick(
-            context, wiring, source, record_filter_limit, after_storage_id, tick_budget_seconds
+            context,
+            wiring,
+            source,
+            name,
+            record_filter_limit,
+            after_storage_id,
+            tick_budget_seconds,
         )
         summary = f"{report.summary()}; {_lag(source, report)}, {time.monotonic() - started:.1f} s"
         if catalog.undefined and not wiring.settings().ol_dagster_graphql_url:
@@ -107,6 +113,7 @@ def tick(
     context: SensorEvaluationContext,
     wiring: Container,
     source: DagsterEventSource,
+    sensor_name: str,
     page_size: int,
     after_storage_id: int,
     budget_seconds: float | None,
@@ -124,4 +131,5 @@ def tick(
         translator=wiring.translator(),
         budget=budget,
         after_storage_id=after_storage_id,
+        dead_letters=wiring.dead_letters(instance=context.instance, name=sensor_name),
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dagster
+from dagster import DagsterInstance
 from dependency_injector import containers, providers
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_dead_letters import InstanceDeadLetters
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
@@ -20,6 +22,13 @@ from ol_dagster.app.settings import load_settings
 from ol_dagster.domain.definitions import Layered
 from ol_dagster.domain.ports import Definitions
 from ol_dagster.domain.translate import Translator
+
+
+def dead_letter_store(
+    instance: DagsterInstance, name: str, on_refusal: str
+) -> InstanceDeadLetters | None:
+    """Where refused events are kept (None when OL_DAGSTER_ON_REFUSAL=stop: ticks stop at them)."""
+    return InstanceDeadLetters(instance, name) if on_refusal == "dead-letter" else None
 
 
 def layered_definitions(local: Definitions | None, graphql_url: str | None) -> Definitions:
@@ -38,7 +47,7 @@ class Container(containers.DeclarativeContainer):
     when a provider is called: `container.event_source(instance=..., catalog=...)`,
     `container.asset_catalog(definitions=...)`, `container.definitions(local=...)`,
     `container.code_location(repositories=[...])`, `container.workspace(workspace_files=...)`,
-    `container.cursor_store(read=..., write=...)`.
+    `container.cursor_store(read=..., write=...)`, `container.dead_letters(instance=..., name=...)`.
     Tests replace a provider with `container.emitter.override(fake)`.
     """
 
@@ -76,3 +85,9 @@ class Container(containers.DeclarativeContainer):
         DagsterEventSource, gap_wait_seconds=settings.provided.ol_dagster_gap_wait_seconds
     )
     cursor_store = providers.Factory(JsonCursorStore)
+    # Events the backend refused for good, in the instance (`instance=`, `name=` of the sensor).
+    dead_letters = providers.Factory(
+        dead_letter_store, on_refusal=settings.provided.ol_dagster_on_refusal
+    )
+    # The same store whatever the setting, for the commands that list and resend letters.
+    dead_letter_box = providers.Factory(InstanceDeadLetters)

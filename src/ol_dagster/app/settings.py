@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
         description="How long a storage id that has not appeared (PostgreSQL commits out of "
         "order) holds the reader back before it is taken as a rolled-back insert.",
+    )
+
+    ol_dagster_on_refusal: Literal["dead-letter", "stop"] = Field(
+        default="dead-letter",
+        description="What to do with an event the backend refuses for good (HTTP 400, 422, ...): "
+        "keep it as a dead letter and go on, or stop at it until the backend accepts it.",
     )
 
     ol_dagster_ui_url: str | None = Field(
@@ -125,6 +132,7 @@ EXAMPLES = {
     "ol_dagster_tick_budget_seconds": "30",
     "ol_dagster_open_run_max_age_hours": "168",
     "ol_dagster_gap_wait_seconds": "60",
+    "ol_dagster_on_refusal": "stop",
     "ol_dagster_ui_url": "https://dagster.internal:3000",
     "ol_dagster_graphql_url": "http://dagster-webserver:3000/graphql",
     "ol_dagster_include": "job:nightly_*,tag:team=data",

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
+from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.errors import UntranslatableRecord
-from ol_dagster.domain.lineage import Emittable
+from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import (
     Batch,
     CursorStore,
+    DeadLetters,
     EmitResult,
     Emitter,
     EventSource,
@@ -60,6 +63,10 @@ class TickReport:
     caught_up: bool = False
     failure: str | None = None
     retries: int = 0
+    dead_letters: int = 0
+    """Events the backend refused for good, set aside as dead letters by this tick."""
+    dead_letters_kept: int = 0
+    """Dead letters kept before this tick."""
     out_of_time: bool = False
     """The budget ran out while a page was being sent: the rest of it goes next tick."""
     open_runs: int = 0
@@ -92,6 +99,13 @@ class TickReport:
             text += f", gave up {len(self.expired_runs)} runs that never ended"
         if self.retries:
             text += f", {self.retries} emit retries"
+        if self.dead_letters:
+            text += f", set aside {self.dead_letters} events the backend refused"
+        if self.dead_letters + self.dead_letters_kept:
+            text += (
+                f"; {self.dead_letters + self.dead_letters_kept} dead letters kept "
+                "(`ol-dagster dead-letters list`, then `resend`)"
+            )
         if self.failure:
             text += f"; stopped: the OpenLineage backend did not accept events: {self.failure}"
         return text
@@ -105,10 +119,14 @@ def run_tick(
     translator: Translator,
     budget: TickBudget,
     after_storage_id: int = 0,
+    dead_letters: DeadLetters | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> TickReport:
     """Page after page until caught up, out of budget, or stopped by a failure.
+
+    An event the backend refuses for good is kept in `dead_letters`, and sending goes on; with
+    none (or the store full), the tick stops at it, as at any other failure.
 
     Pages are pipelined: while one page's events are being sent (on a worker thread), the next
     page is read and translated, as if the pending one were accepted. The next page's events are
@@ -120,6 +138,12 @@ def run_tick(
     deadline = clock() + budget.seconds
     state = cursor.load() or TailState(source.initial_position(after_storage_id), RunState())
     report = TickReport()
+    if dead_letters is not None:
+        report.dead_letters_kept = len(dead_letters.letters())
+    room = _Room(
+        dead_letters.limit - report.dead_letters_kept if dead_letters else 0,
+        store=dead_letters is not None,
+    )
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     ahead = state  # the state once every page read so far is accepted
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ol-dagster-emit") as sender:
@@ -139,7 +163,7 @@ def run_tick(
                     except Exception as error:  # noqa: BLE001  (raised after settling)
                         bug = error
             if pending is not None:
-                state, complete = _settle(pending, translator, cursor, report)
+                state, complete = _settle(pending, translator, cursor, dead_letters, report)
                 if bug is not None:
                     raise bug
                 if not complete:
@@ -161,14 +185,7 @@ def run_tick(
             report.pages += 1
             pending, ahead = page, page.ahead
             page.sent = sender.submit(
-                _emit_with_retries,
-                emitter,
-                page.events,
-                budget,
-                deadline,
-                clock,
-                sleep,
-                report,
+                _emit_with_retries, emitter, page, budget, deadline, clock, sleep, report, room
             )
     for skip in report.skipped:
         logger.warning("ol-dagster skipped %s", skip)
@@ -191,6 +208,28 @@ class _Page:
     last: bool
     """Fewer records than a page: the log is read to its end."""
     sent: Future[EmitResult] | None = None
+    letters: list[DeadLetter] = field(default_factory=list)
+    """Its events the backend refused for good, set aside while it was sent."""
+
+    def letter(self, index: int, refused: EmitResult) -> DeadLetter:
+        """The dead letter of its `index`-th event, which the backend refused as `refused`."""
+        record = bisect_right(list(accumulate(self.counts)), index)
+        first = sum(self.counts[:record])
+        dagster = self.batch.records[record]
+        event = self.events[index]
+        job, kind = ("", "DATASET")
+        if isinstance(event, LineageEvent):
+            job, kind = event.job.name, event.event_type.value
+        return DeadLetter(
+            key=f"{dagster.run_id}:{dagster.storage_id}:{index - first}",
+            dagster_run_id=dagster.run_id,
+            storage_id=dagster.storage_id,
+            job=job,
+            event_type=kind,
+            reason=refused.failure or "",
+            event=refused.refused or "",
+            refused_at=time.time(),
+        )
 
 
 def _translated(batch: Batch, translator: Translator, base: TailState, page_size: int) -> _Page:
@@ -203,10 +242,14 @@ def _translated(batch: Batch, translator: Translator, base: TailState, page_size
 
 
 def _settle(
-    page: _Page, translator: Translator, cursor: CursorStore, report: TickReport
+    page: _Page,
+    translator: Translator,
+    cursor: CursorStore,
+    dead_letters: DeadLetters | None,
+    report: TickReport,
 ) -> tuple[TailState, bool]:
-    """Waits for the page's events to be sent, then saves the state after what arrived, and
-    says whether all of it did."""
+    """Waits for the page's events to be sent, then keeps its dead letters and saves the state
+    after what arrived (or was set aside), in that order, and says whether all of it did."""
     assert page.sent is not None
     result = page.sent.result()
     records = page.batch.records
@@ -219,10 +262,14 @@ def _settle(
         _, _, skipped = translator.translate_all(runs, records[:done])
         log_time = max((r.timestamp for r in records[:done]), default=page.base.log_time)
         state = TailState(page.batch.position_after(done), runs, max(log_time, page.base.log_time))
+    if page.letters:
+        assert dead_letters is not None
+        dead_letters.add(page.letters)  # before the cursor passes them: nothing is dropped
+        report.dead_letters += len(page.letters)
     cursor.save(state)
     report.records_read += done
     report.records_unsent += len(records) - done
-    report.events_emitted += result.accepted
+    report.events_emitted += result.accepted - len(page.letters)
     report.skipped.extend(skipped)
     report.failure = result.failure
     return state, complete
@@ -244,18 +291,31 @@ def _forget_dead_runs(
     return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
 
 
+@dataclass(slots=True)
+class _Room:
+    """How many more dead letters the store takes this tick."""
+
+    left: int
+    store: bool
+    """Whether there is a store at all (else refused events stop the tick)."""
+
+
 def _emit_with_retries(
     emitter: Emitter,
-    events: Sequence[Emittable],
+    page: _Page,
     budget: TickBudget,
     deadline: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     report: TickReport,
+    room: _Room,
 ) -> EmitResult:
     """The one retry layer: emit, and retry what was not accepted with a growing delay, all
     before `deadline`, which the emitter also keeps (it starts no request past it and ends each
-    one by then). A failure that sending again cannot mend is not retried."""
+    one by then). A failure that sending again cannot mend is not retried: the event is set
+    aside as a dead letter while there is room, and sending goes on; else the page stops there.
+    `accepted` counts the events set aside."""
+    events = page.events
     accepted, delay = 0, budget.first_retry_delay
     failure: EmitResult | None = None  # the failure being retried, until something is accepted
     while accepted < len(events):
@@ -270,8 +330,21 @@ def _emit_with_retries(
                 report.out_of_time = True
                 return EmitResult(accepted=accepted)
             result = failure  # out of time while retrying: that failure is the reason
+        if result.refused is not None and room.left > 0:
+            letter = page.letter(accepted, result)
+            logger.warning(
+                "ol-dagster: the backend refused %s: %s", letter.describe(), letter.reason
+            )
+            page.letters.append(letter)
+            room.left -= 1
+            accepted, failure, delay = accepted + 1, None, budget.first_retry_delay
+            continue
         if not result.retryable or clock() + delay >= deadline or result is failure:
-            return EmitResult(accepted=accepted, failure=result.failure, retryable=result.retryable)
+            # named, so that the cursor can be moved past it or the backend fixed
+            why = f"{page.letter(accepted, result).describe()} was not accepted"
+            if result.refused is not None and room.left <= 0 and room.store:
+                why += " (the dead-letter store is full: `ol-dagster dead-letters`)"
+            return replace(result, accepted=accepted, failure=f"{why}: {result.failure}")
         failure = result
         logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
         sleep(delay)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     from ol_dagster.domain.datasets import AssetFacts
+    from ol_dagster.domain.dead_letters import DeadLetter
     from ol_dagster.domain.lineage import Emittable
     from ol_dagster.domain.records import DagsterRecord, JobDocs
     from ol_dagster.domain.run_state import TailState
@@ -57,8 +58,12 @@ class EmitResult:
 
     accepted: int
     failure: str | None = None
+    """Why the event after the accepted ones was not: the error, and the backend's answer."""
     retryable: bool = True
     """False when sending the same events again cannot help (the backend rejected them)."""
+    refused: str | None = None
+    """When the backend judged that one event unacceptable for good (HTTP 400, 422, ...; not a
+    refusal of the credentials or the endpoint), that event's JSON as sent: a dead letter."""
 
 
 class Emitter(Protocol):
@@ -70,6 +75,29 @@ class Emitter(Protocol):
         for lack of time are neither accepted nor failed: `accepted` is short, `failure` None.
         """
         ...
+
+    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
+        """Send events already written as OpenLineage JSON (dead letters), as `emit` does."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """Where events the backend refused for good are kept (`domain.dead_letters`)."""
+
+    @property
+    def limit(self) -> int:
+        """Letters kept at most."""
+        ...
+
+    def letters(self) -> list[DeadLetter]:
+        """Every letter kept, oldest first."""
+        ...
+
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        """Keeps them durably before returning; a letter whose key is kept replaces it."""
+        ...
+
+    def remove(self, keys: Collection[str]) -> None: ...
 
 
 AssetKeyPath: TypeAlias = "tuple[str, ...]"
