@@ -42,6 +42,15 @@ class FakeEventSource:
         self.forgotten.extend(run_ids)
         return position  # like a global storage id: nothing is kept per run
 
+    def ahead_of_log(self, position: Position, log_time: float) -> str | None:
+        assert isinstance(position, dict) and isinstance(position["after"], int)
+        after = position["after"]
+        held = [r for r in self.log if r.storage_id <= after]
+        probe = max(held, key=lambda r: r.storage_id, default=None)
+        if log_time and probe is not None and probe.timestamp > log_time:
+            return f"storage id {probe.storage_id} is newer than what was read"
+        return None
+
     def read(self, after: Position, limit: int) -> FakeBatch:
         assert isinstance(after, dict)
         last = after["after"]

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
-from ol_dagster.domain.errors import UntranslatableRecord
+from ol_dagster.domain.errors import CursorError, UntranslatableRecord
 from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import EmitResult, Position
 from ol_dagster.domain.records import DagsterRecord
@@ -292,3 +292,17 @@ def test_a_bug_in_translating_the_next_page_is_raised_after_the_page_before_is_s
     assert ports.emitter.sent == _straight(records[:3])
     saved = ports.cursor.saved
     assert saved is not None and saved.position == {"after": records[2].storage_id}
+
+
+def test_a_cursor_ahead_of_the_log_is_refused_with_how_to_fix_it() -> None:
+    """The newest records deleted, and their storage ids used again by new ones (SQLite), or the
+    log restored from an older backup: records at or below the cursor written after it."""
+    records = _two_runs()
+    ports = Ports(records)
+    ports.tick()
+    later = RunWriter("c", start=records[-1].timestamp + 60).successful([])
+    reused = [replace(r, storage_id=records[-1].storage_id - i) for i, r in enumerate(later)]
+    ports.source.log = records[:-2] + reused[::-1]
+    with pytest.raises(CursorError, match=r"newer than what was read\. Reset it"):
+        ports.tick()
+    assert ports.emitter.sent == _straight(records)  # nothing more sent

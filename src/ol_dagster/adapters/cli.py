@@ -520,6 +520,9 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
     try:
         ids_behind = source.storage_ids_behind(state.position)
         waiting = source.gaps_note(state.position)
+        ahead = source.ahead_of_log(state.position, state.log_time)
+        if ahead is not None:
+            raise CursorError(ahead)
     except OlDagsterError as error:  # a position this instance's storage cannot use
         _say("cursor", str(error), ok=False)
         return 1

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal, TypeGuard
 
 from dagster import (
@@ -296,6 +296,42 @@ class DagsterEventSource:
                 logger.warning("ol-dagster: storage id %d appeared late; sending it", storage_id)
                 late.append((storage_id, entry))
         return late, {i for i, t in found.items() if t not in _EVENT_TYPE_VALUES}
+
+    def ahead_of_log(self, position: Position, log_time: float) -> str | None:
+        """Why `position` claims records the log does not hold as sent; None when it does not.
+
+        The record at the position's storage id is one the sensor read, so it is no newer than
+        the newest record read (`log_time`). If it is newer, or if the log now ends below the
+        position with a newer record, storage ids were used again: the event log was restored
+        from an older backup, or (SQLite, whose ids are not AUTOINCREMENT) its newest rows were
+        deleted. Records written since sit at or below the position: they would never be read.
+        Two indexed reads; on run-sharded storage (ids per run) and before the first record is
+        read, nothing is checked.
+        """
+        if self.strategy != GLOBAL or not log_time:
+            return None
+        after = _global_position(position).after
+        newest = self._storage.get_maximum_record_id() or 0
+        probe = min(after, newest)
+        if probe <= 0:
+            return None
+        entry = self._storage.get_logs_for_all_runs_by_log_id(after_cursor=probe - 1, limit=1).get(
+            probe
+        )
+        if entry is None or entry.timestamp <= log_time + _SAME_TIME:
+            return None  # as it was read (or deleted since: nothing to tell from it)
+        written = datetime.fromtimestamp(entry.timestamp, timezone.utc).isoformat(" ", "seconds")
+        sent = datetime.fromtimestamp(log_time, timezone.utc).isoformat(" ", "seconds")
+        where = "ends at" if newest < after else "holds"
+        return (
+            f"the cursor is ahead of the event log: it has read through storage id {after}, yet "
+            f"the log {where} storage id {probe} written at {written}, after the newest record "
+            f"the sensor read ({sent}). The event log was restored from an older backup, or its "
+            "newest runs were deleted and their storage ids used again: records written since "
+            "would never be sent. Give the sensor an after_storage_id just below the first "
+            "record not sent (or 0 to send everything again, under the same run ids) and reset "
+            "the cursor"
+        )
 
     def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
         """The storage ids a position waits on, each with when it was first missed."""
@@ -627,6 +663,10 @@ def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
     if _is_int(after) and -1 <= after <= _MAX_STORAGE_ID and isinstance(runs, list):
         return after, [run_id for run_id in runs if isinstance(run_id, str)]
     raise _wrong_strategy(position, LEGACY_STRATEGY)
+
+
+_SAME_TIME = 0.001
+"""Seconds within which two reads of a record's timestamp are the same time."""
 
 
 @dataclass(frozen=True, slots=True)

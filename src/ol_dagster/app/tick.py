@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from ol_dagster.domain.dead_letters import DeadLetter
-from ol_dagster.domain.errors import UntranslatableRecord
+from ol_dagster.domain.errors import CursorError, UntranslatableRecord
 from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import (
     Batch,
@@ -137,6 +137,9 @@ def run_tick(
     """
     deadline = clock() + budget.seconds
     state = cursor.load() or TailState(source.initial_position(after_storage_id), RunState())
+    ahead_of_log = source.ahead_of_log(state.position, state.log_time)
+    if ahead_of_log is not None:
+        raise CursorError(ahead_of_log)
     report = TickReport()
     if dead_letters is not None:
         report.dead_letters_kept = len(dead_letters.letters())

@@ -43,6 +43,12 @@ class EventSource(Protocol):
         """`position` without anything it keeps for these runs (runs given up as dead)."""
         ...
 
+    def ahead_of_log(self, position: Position, log_time: float) -> str | None:
+        """Why `position` is ahead of the log (records at or before it written after the newest
+        record read, `log_time`: storage ids used again), so that those records would never be
+        read; None when it is not, or when this source cannot tell."""
+        ...
+
 
 class CursorStore(Protocol):
     def load(self) -> TailState | None:
