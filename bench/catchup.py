@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,11 @@ class DiscardEmitter:
     def __init__(self) -> None:
         self.accepted = 0
 
-    def emit(self, events: Sequence[Emittable]) -> EmitResult:
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         self.accepted += len(events)
+        return EmitResult(accepted=len(events))
+
+    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
         return EmitResult(accepted=len(events))
 
 

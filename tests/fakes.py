@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ol_dagster.domain.datasets import AssetFacts
@@ -146,6 +146,9 @@ class FakeDeadLetters:
         self.limit = limit
         self.adds = 0
 
+    def count(self) -> int:
+        return len(self.kept)
+
     def letters(self) -> list[DeadLetter]:
         return list(self.kept.values())
 
@@ -153,9 +156,11 @@ class FakeDeadLetters:
         self.adds += 1
         self.kept.update((letter.key, letter) for letter in letters)
 
-    def remove(self, keys: Collection[str]) -> None:
-        for key in keys:
-            self.kept.pop(key, None)
+    def remove(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            kept = self.kept.get(letter.key)
+            if kept is not None and kept.refused_at == letter.refused_at:
+                del self.kept[letter.key]
 
 
 class FakeClock:

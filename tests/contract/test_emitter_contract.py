@@ -15,7 +15,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 from ol_dagster.adapters.http_batch import HttpBatchConfig, HttpBatchTransport
 from ol_dagster.adapters.openlineage_emitter import REQUEST_GRACE_SECONDS, OpenLineageEmitter
 from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent
-from ol_dagster.domain.ports import Emitter
+from ol_dagster.domain.ports import EmitResult, Emitter
 from tests.fakes import FakeEmitter
 from tests.support.backend import LineageBackend
 from tests.support.schemas import OpenLineageSchemas
@@ -229,10 +229,20 @@ def test_an_event_the_backend_refuses_comes_back_as_sent_with_the_answer(
     assert backend.paths[-1] == "/api/v1/lineage"
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 429, 503])
+@pytest.mark.parametrize("status", [401, 403, 404, 415, 429, 503])
 def test_a_refusal_of_credentials_endpoint_or_pace_sets_no_event_aside(
     backend: LineageBackend, status: int
 ) -> None:
     backend.status = status
     result = _real(backend).emitter.emit(_events(1))
     assert result.accepted == 0 and result.failure and result.refused is None
+
+
+def test_a_batch_refused_for_its_size_is_sent_one_by_one(backend: LineageBackend) -> None:
+    backend.max_batch = 2  # a proxy's body limit: HTTP 413 for the batch, not for its events
+    events = _events(7)
+    result = _real(backend, batch_size=3).emitter.emit(events)
+    assert result == EmitResult(accepted=7)
+    assert [(e["eventType"], e["run"]["runId"], e["job"]["name"]) for e in backend.received] == (
+        _expected(events)
+    )

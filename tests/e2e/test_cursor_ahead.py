@@ -47,7 +47,7 @@ def test_storage_ids_used_again_after_deleting_the_newest_runs_on_sqlite(
         etl.execute_in_process(instance=instance)  # takes the deleted runs' storage ids
         with pytest.raises(Exception, match=AHEAD) as raised:
             driver.tick()
-        assert "Reset it in the Dagster UI" in str(raised.value)
+        assert "then reset its cursor: in the Dagster UI" in str(raised.value)
         assert len(lineage_env.received) == sent
 
 

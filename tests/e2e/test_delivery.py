@@ -57,7 +57,7 @@ def test_every_event_arrives_through_refusals_and_errors_under_its_one_id(
     backend.start()
     backend.status = 500  # answering errors
     for _ in range(3):
-        with pytest.raises(Exception, match="500 error responses"):
+        with pytest.raises(Exception, match="500 Server Error"):
             driver.tick()
     backend.status = 200
     backend.accept_limit = 5  # failing midway through a page

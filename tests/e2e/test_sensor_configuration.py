@@ -110,7 +110,7 @@ def test_a_backend_that_is_down_fails_the_tick_and_keeps_the_cursor(
     etl.execute_in_process(instance=sqlite_instance)
     backend.stop()
     for _ in range(3):
-        with pytest.raises(BackendError, match="did not accept events: ConnectionError"):
+        with pytest.raises(BackendError, match="was not accepted: ConnectionError"):
             driver.tick()
         assert driver.cursor == before
     backend.start()

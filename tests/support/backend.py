@@ -42,7 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
             events = payload if isinstance(payload, list) else [payload]
             refused = [e for e in events if _job_of(e) in backend.refuse_jobs]
             answer: dict[str, str] = {}
-            if refused:
+            if backend.max_batch is not None and len(events) > backend.max_batch:
+                status, answer = 413, {"error": "request entity too large"}
+            elif refused:
                 status = 400
                 answer = {"error": f"job {refused[0]['job']['name']} is not allowed here"}
             if status == 200:
@@ -107,6 +109,8 @@ class LineageBackend:
         self.status = 200
         self.accept_limit: int | None = None
         """Once this many events were received, answer 503 to every request."""
+        self.max_batch: int | None = None
+        """More events than this in one request: HTTP 413, as a proxy's body limit."""
         self.refuse_jobs: set[str] = set()
         """Jobs whose events (and their steps') it refuses as invalid: HTTP 400, with why."""
         self.delay = 0.0

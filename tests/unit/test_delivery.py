@@ -6,10 +6,18 @@ import math
 import re
 
 from ol_dagster.app.tick import TickBudget, run_tick
+from ol_dagster.domain.errors import OlDagsterError
 from ol_dagster.domain.ports import EmitResult
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.translate import Translator
-from tests.fakes import FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource, FlakyEmitter
+from tests.fakes import (
+    FakeClock,
+    FakeCursorStore,
+    FakeDeadLetters,
+    FakeEmitter,
+    FakeEventSource,
+    FlakyEmitter,
+)
 from tests.support.records import RunWriter
 
 HOUR = 3600.0
@@ -195,3 +203,43 @@ def test_running_out_of_time_while_retrying_reports_the_failure() -> None:
     assert emitter.calls == [2, 2] and clock.slept == [0.5]
     assert "was not accepted: ReadTimeout: read timed out" in summary
     assert "budget ran out" not in summary
+
+
+class _FailsAroundProgress(FakeEmitter):
+    """Fails, accepts one event, fails again, then accepts the rest."""
+
+    def emit(self, events, *, deadline=math.inf):  # type: ignore[no-untyped-def]
+        self.calls.append(len(events))
+        if len(self.calls) in (1, 3):
+            return EmitResult(accepted=0, failure="HTTPError: 503 Server Error")
+        if len(self.calls) == 2:
+            return EmitResult(accepted=1, failure="HTTPError: 503 Server Error")
+        return super().emit(events)
+
+
+def test_the_retry_delay_starts_again_after_progress() -> None:
+    emitter, clock = _FailsAroundProgress(), FakeClock()
+    _tick(FakeEventSource(RunWriter("a").successful(["x"])), FakeCursorStore(), emitter, clock)
+    assert clock.slept == [0.5, 0.5, 1.0]
+
+
+class _Unreadable(FakeDeadLetters):
+    def count(self) -> int:
+        raise OlDagsterError("the dead letters kept under the instance key 'k' cannot be read")
+
+
+def test_an_unreadable_dead_letter_store_stops_at_refusals_and_says_why() -> None:
+    emitter = FakeEmitter()
+    emitter.refused_jobs = {"bad"}
+    report = run_tick(
+        source=FakeEventSource(RunWriter("good").successful([]) + RunWriter("bad").successful([])),
+        cursor=FakeCursorStore(),
+        emitter=emitter,
+        translator=Translator("default"),
+        budget=TickBudget(page_size=50, seconds=30.0),
+        dead_letters=_Unreadable(),
+        sleep=lambda _: None,
+    )
+    assert len(emitter.sent) == 2  # the good run, then the refusal stops the tick
+    assert report.failure is not None and "the START event of job bad" in report.failure
+    assert "dead letters not kept: the dead letters kept under" in report.summary()

@@ -303,6 +303,8 @@ def test_a_cursor_ahead_of_the_log_is_refused_with_how_to_fix_it() -> None:
     later = RunWriter("c", start=records[-1].timestamp + 60).successful([])
     reused = [replace(r, storage_id=records[-1].storage_id - i) for i, r in enumerate(later)]
     ports.source.log = records[:-2] + reused[::-1]
-    with pytest.raises(CursorError, match=r"newer than what was read\. Reset it"):
+    with pytest.raises(
+        CursorError, match=r"newer than what was read\. Give the sensor an after_storage_id"
+    ):
         ports.tick()
     assert ports.emitter.sent == _straight(records)  # nothing more sent

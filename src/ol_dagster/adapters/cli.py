@@ -28,7 +28,7 @@ from ol_dagster.adapters.openlineage_emitter import DISABLED, PROBE_JOB, OpenLin
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.dead_letters import DeadLetter
-from ol_dagster.domain.errors import CursorError, OlDagsterError
+from ol_dagster.domain.errors import AHEAD_OF_LOG_HINT, CursorError, OlDagsterError
 from ol_dagster.domain.ports import DeadLetters, Emitter
 from ol_dagster.version import __version__
 
@@ -522,7 +522,7 @@ def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEv
         waiting = source.gaps_note(state.position)
         ahead = source.ahead_of_log(state.position, state.log_time)
         if ahead is not None:
-            raise CursorError(ahead)
+            raise CursorError(ahead, hint=AHEAD_OF_LOG_HINT)
     except OlDagsterError as error:  # a position this instance's storage cannot use
         _say("cursor", str(error), ok=False)
         return 1
@@ -580,20 +580,19 @@ def resend(sensor_name: str, keys: tuple[str, ...]) -> None:
         letters = [letter for letter in box.letters() if not keys or letter.key in keys]
         _unknown(keys, letters)
         emitter = _sending_emitter(container)
-        accepted: list[str] = []
+        accepted: list[DeadLetter] = []
         refused: list[DeadLetter] = []
         failure = None
         for letter in letters:
             result = emitter.emit_encoded([letter.event])
             if result.accepted:
-                accepted.append(letter.key)
+                accepted.append(letter)
             elif result.refused is not None:
-                refused.append(replace(letter, reason=result.failure or "", refused_at=time.time()))
+                refused.append(replace(letter, reason=result.failure or ""))
             else:
                 failure = f"{letter.describe()} was not accepted: {result.failure}"
                 break
-        box.remove(accepted)  # re-read first: a tick may have added letters meanwhile
-        box.add(refused)
+        box.remove(accepted)  # a letter a tick refused again meanwhile stays
     click.echo(f"resent {len(accepted)} of {len(letters)} dead letters of {sensor_name}")
     for letter in refused:
         click.echo(f"refused again: {letter.describe()}: {letter.reason}")
@@ -616,7 +615,7 @@ def drop(sensor_name: str, keys: tuple[str, ...], everything: bool) -> None:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if everything or letter.key in keys]
         _unknown(keys, letters)
-        box.remove([letter.key for letter in letters])
+        box.remove(letters)
     click.echo(f"dropped {len(letters)} dead letters of {sensor_name}")
 
 

@@ -328,9 +328,7 @@ class DagsterEventSource:
             f"the log {where} storage id {probe} written at {written}, after the newest record "
             f"the sensor read ({sent}). The event log was restored from an older backup, or its "
             "newest runs were deleted and their storage ids used again: records written since "
-            "would never be sent. Give the sensor an after_storage_id just below the first "
-            "record not sent (or 0 to send everything again, under the same run ids) and reset "
-            "the cursor"
+            "would never be sent"
         )
 
     def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:

@@ -3,8 +3,9 @@
 openlineage-python sends one event per HTTP request; its per-request cost, not the network or the
 backend, bounds how fast a backlog can be caught up. The OpenLineage API also defines
 `POST /api/v1/lineage/batch`, which takes a JSON array of events; this transport adds that to the
-client's own `HttpTransport`, so URL, auth, TLS, compression, timeouts and retries are configured
-exactly as for it. Select it like any transport class, for example:
+client's own `HttpTransport`, so URL, auth, TLS, compression and timeouts are configured exactly
+as for it; retries are the tick's, as for it (see the README's Delivery). Select it like any
+transport class, for example:
 
     OPENLINEAGE__TRANSPORT__TYPE=ol_dagster.adapters.http_batch.HttpBatchTransport
     OPENLINEAGE__TRANSPORT__URL=http://localhost:5000

@@ -311,9 +311,11 @@ class OpenLineageEmitter:
     def _in_time(self, deadline: float) -> bool:
         """Before each request: False once `deadline` has passed, or when the time left (and
         the grace) is shorter than the last request took: it would time out, only to be sent
-        again. Otherwise an HTTP request is bounded to end by the deadline plus
-        `REQUEST_GRACE_SECONDS`: its timeout cut to the time left, and no retries beneath it
-        (unless the user gave the client an adapter of theirs).
+        again. Otherwise an HTTP request's timeout (requests applies it to connecting and to
+        each read) is cut to the time left plus `REQUEST_GRACE_SECONDS`, with no retries beneath
+        it (unless the user gave the client an adapter of theirs): a backend that does not
+        answer is given up on by then; one that answers byte by byte, or a token provider with
+        its own timeout, can take longer.
         """
         left = deadline - time.monotonic()
         if left <= 0 or left + REQUEST_GRACE_SECONDS < self._answered_in:
@@ -345,7 +347,9 @@ class OpenLineageEmitter:
                 if _refusal(error) is None:
                     return _failed(sent, error, lambda: None)
                 # The backend judged the batch: find its events that it refuses, one by one.
-                return self._one_by_one(transport, texts, sent)
+                stopped = self._one_by_one(transport, texts, sent, deadline)
+                if stopped is not None:
+                    return stopped
             sent += len(chunk)
         return EmitResult(accepted=sent)
 
@@ -362,16 +366,31 @@ class OpenLineageEmitter:
         return Serde.to_json(prepared) if prepared is not None else None
 
     def _one_by_one(
-        self, transport: HttpBatchTransport, texts: Sequence[str | None], sent: int
-    ) -> EmitResult:
+        self,
+        transport: HttpBatchTransport,
+        texts: Sequence[str | None],
+        sent: int,
+        deadline: float,
+    ) -> EmitResult | None:
+        """None when each event was accepted alone; else where and why it stopped."""
         for offset, text in enumerate(texts):
             if text is None:
                 continue
+            if not self._in_time(deadline):
+                return EmitResult(accepted=sent + offset)
             try:
+                started = time.monotonic()
                 transport.emit_json([text])
+                self._answered_in = time.monotonic() - started
             except Exception as error:  # noqa: BLE001  (as in `emit`)
                 return _failed(sent + offset, error, partial(str, text))
-        raise AssertionError("a batch refused as a whole, yet each of its events accepted")
+        # Each accepted alone: the batch itself was refused (its size, say: HTTP 413).
+        logger.warning(
+            "ol-dagster: the backend refused a batch of %d events whose events it accepts one "
+            "by one: lower OPENLINEAGE__TRANSPORT__BATCH_SIZE",
+            len(texts),
+        )
+        return None
 
     def _prepared(self, run_event: RunEvent | DatasetEvent) -> Event | None:
         """What `OpenLineageClient.emit` does to an event before its transport sends it."""
@@ -507,8 +526,11 @@ def _failed(sent: int, error: Exception, refused_json: Callable[[], str | None])
     letter."""
     reason = redact(f"{type(error).__name__}: {error}")
     answer = _answer(error)
-    if answer:
+    if answer not in ("", "{}", "[]"):
         reason += f"; the backend answered: {answer}"
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status in (401, 403, 404):  # not the event: what to fix
+        reason += f" (the backend {_STATUS_HINTS[status]})"
     logger.warning("ol-dagster: emit failed after %d events: %s", sent, reason)
     refused = refused_json() if _refusal(error) is not None else None
     return EmitResult(accepted=sent, failure=reason, retryable=_retryable(error), refused=refused)
@@ -524,9 +546,9 @@ def _answer(error: Exception) -> str:
     return redact(" ".join(text.split()))[:300]
 
 
-_NOT_ABOUT_THE_EVENT = frozenset({401, 403, 404, 405, 407, 408, 425, 429})
-"""Refusals of the credentials, the endpoint or the pace, not of the event: they would refuse
-every event alike, so none is set aside; the tick stops and says what to fix."""
+_NOT_ABOUT_THE_EVENT = frozenset({401, 403, 404, 405, 407, 408, 415, 425, 429})
+"""Refusals of the credentials, the endpoint, the content type or the pace, not of the event:
+they would refuse every event alike, so none is set aside; the tick stops and says what to fix."""
 
 
 def _refusal(error: Exception) -> int | None:

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from ol_dagster.domain.dead_letters import DeadLetter
-from ol_dagster.domain.errors import CursorError, UntranslatableRecord
+from ol_dagster.domain.errors import (
+    AHEAD_OF_LOG_HINT,
+    CursorError,
+    OlDagsterError,
+    UntranslatableRecord,
+)
 from ol_dagster.domain.lineage import Emittable, LineageEvent
 from ol_dagster.domain.ports import (
     Batch,
@@ -66,7 +71,9 @@ class TickReport:
     dead_letters: int = 0
     """Events the backend refused for good, set aside as dead letters by this tick."""
     dead_letters_kept: int = 0
-    """Dead letters kept before this tick."""
+    """Dead letters kept, before this tick and after it set any aside."""
+    dead_letters_note: str | None = None
+    """Why refused events were not kept this tick."""
     out_of_time: bool = False
     """The budget ran out while a page was being sent: the rest of it goes next tick."""
     open_runs: int = 0
@@ -101,11 +108,13 @@ class TickReport:
             text += f", {self.retries} emit retries"
         if self.dead_letters:
             text += f", set aside {self.dead_letters} events the backend refused"
-        if self.dead_letters + self.dead_letters_kept:
+        if self.dead_letters_kept:
             text += (
-                f"; {self.dead_letters + self.dead_letters_kept} dead letters kept "
+                f"; {self.dead_letters_kept} dead letters kept "
                 "(`ol-dagster dead-letters list`, then `resend`)"
             )
+        if self.dead_letters_note:
+            text += f"; {self.dead_letters_note}"
         if self.failure:
             text += f"; stopped: the OpenLineage backend did not accept events: {self.failure}"
         return text
@@ -139,10 +148,14 @@ def run_tick(
     state = cursor.load() or TailState(source.initial_position(after_storage_id), RunState())
     ahead_of_log = source.ahead_of_log(state.position, state.log_time)
     if ahead_of_log is not None:
-        raise CursorError(ahead_of_log)
+        raise CursorError(ahead_of_log, hint=AHEAD_OF_LOG_HINT)
     report = TickReport()
     if dead_letters is not None:
-        report.dead_letters_kept = len(dead_letters.letters())
+        try:
+            report.dead_letters_kept = dead_letters.count()
+        except OlDagsterError as error:  # refusals then stop the tick, as with none
+            report.dead_letters_note = f"dead letters not kept: {error}"
+            dead_letters = None
     room = _Room(
         dead_letters.limit - report.dead_letters_kept if dead_letters else 0,
         store=dead_letters is not None,
@@ -269,6 +282,7 @@ def _settle(
         assert dead_letters is not None
         dead_letters.add(page.letters)  # before the cursor passes them: nothing is dropped
         report.dead_letters += len(page.letters)
+        report.dead_letters_kept = dead_letters.count()  # a letter refused again replaces its own
     cursor.save(state)
     report.records_read += done
     report.records_unsent += len(records) - done
@@ -325,7 +339,7 @@ def _emit_with_retries(
         result = emitter.emit(events[accepted:], deadline=deadline)
         accepted += result.accepted
         if result.accepted:
-            failure = None
+            failure, delay = None, budget.first_retry_delay
         if result.failure is None:
             if accepted == len(events):
                 break

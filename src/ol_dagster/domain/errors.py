@@ -25,11 +25,19 @@ CURSOR_RESET_HINT = (
 )
 
 
-class CursorError(OlDagsterError):
-    """The stored cursor cannot be read; the message says how to reset it."""
+AHEAD_OF_LOG_HINT = (
+    "Give the sensor an after_storage_id just below the first record not sent (or 0 to send "
+    "everything again, under the same run ids), then reset its cursor: in the Dagster UI (the "
+    "sensor's page, 'Edit cursor', empty value) or with `dagster sensor cursor --delete <sensor "
+    "name> -w <your workspace.yaml>`."
+)
 
-    def __init__(self, problem: str) -> None:
-        super().__init__(f"{problem}. {CURSOR_RESET_HINT}")
+
+class CursorError(OlDagsterError):
+    """The stored cursor cannot be read or used; the message says how to reset it."""
+
+    def __init__(self, problem: str, hint: str = CURSOR_RESET_HINT) -> None:
+        super().__init__(f"{problem}. {hint}")
         self.problem = problem
         """What is wrong, without the sensor's remedy (a replay's state file has its own)."""
 

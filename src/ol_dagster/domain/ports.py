@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -95,15 +95,21 @@ class DeadLetters(Protocol):
         """Letters kept at most."""
         ...
 
+    def count(self) -> int: ...
+
     def letters(self) -> list[DeadLetter]:
         """Every letter kept, oldest first."""
         ...
 
     def add(self, letters: Sequence[DeadLetter]) -> None:
-        """Keeps them durably before returning; a letter whose key is kept replaces it."""
+        """Keeps them durably before returning; a letter whose key is kept replaces it. For the
+        one writer of refusals (the sensor's ticks, or a replay)."""
         ...
 
-    def remove(self, keys: Collection[str]) -> None: ...
+    def remove(self, letters: Sequence[DeadLetter]) -> None:
+        """Forgets these letters as they were read: one refused again since (a newer
+        `refused_at`) stays. For the commands; it never undoes a concurrent `add`."""
+        ...
 
 
 AssetKeyPath: TypeAlias = "tuple[str, ...]"
