@@ -39,7 +39,7 @@ from dagster import (
     op,
 )
 
-from ol_dagster.adapters.openlineage_emitter import configured_by
+from ol_dagster.adapters.openlineage_emitter import NothingConfigured, build_client, describe
 from ol_dagster.adapters.sensor import openlineage_sensor
 from ol_dagster.domain.errors import OlDagsterError
 
@@ -215,8 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _users_transport() -> str | None:
+    """The transport the user's OpenLineage configuration resolves to; None when it names none
+    (the demo then writes to a file)."""
+    try:
+        return describe(build_client().transport)
+    except NothingConfigured:
+        return None
+
+
 def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
-    user_config = configured_by()
+    user_config = _users_transport()
     with dagster_home(keep_home) as home, DagsterInstance.from_config(str(home)) as instance:
         where = "kept" if keep_home else "removed at exit"
         print(f"Dagster instance: default SQLite storage in {home} ({where})")
@@ -253,7 +262,7 @@ def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:
             with file_transport(events_file):
                 messages = tick_until_caught_up(sensor, defs, instance)
         else:
-            print(f"OpenLineage transport: yours, configured by {user_config}", flush=True)
+            print(f"OpenLineage transport: yours, {user_config}", flush=True)
             try:
                 messages = tick_until_caught_up(sensor, defs, instance)
             except OlDagsterError as error:

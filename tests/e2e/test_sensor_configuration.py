@@ -221,17 +221,38 @@ def test_the_batch_transport_sends_arrays_to_the_batch_endpoint(
         schemas.validate_run_event(event)
 
 
+@pytest.mark.parametrize(
+    ("environment", "why"),
+    [
+        ({}, "configured: set"),
+        # each of these once made the client print history to its log while the cursor moved on
+        ({"OPENLINEAGE_DISABLED": "false"}, "configured: set"),
+        ({"OPENLINEAGE_DISABLED": "0"}, "configured: set"),
+        ({"OPENLINEAGE_CONFIG": "missing.yml"}, "(OPENLINEAGE_CONFIG=missing.yml names no file)"),
+        (
+            {"OPENLINEAGE__TRANSPORT__URL": "http://127.0.0.1:9"},
+            "(the transport settings name no type: set OPENLINEAGE__TRANSPORT__TYPE, e.g. http)",
+        ),
+    ],
+)
 def test_with_no_transport_configured_the_sensor_waits_instead_of_printing_history(
-    sqlite_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    sqlite_instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    environment: dict[str, str],
+    why: str,
 ) -> None:
     for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.openlineage/openlineage.yml either
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     etl.execute_in_process(instance=sqlite_instance)
     driver = _driver(sqlite_instance)
-    with pytest.raises(ConfigurationError, match="no OpenLineage transport is configured"):
+    with pytest.raises(ConfigurationError, match="no OpenLineage transport is") as raised:
         driver.tick()
+    assert why in str(raised.value)
     assert driver.cursor is None
 
 

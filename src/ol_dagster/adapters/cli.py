@@ -24,7 +24,12 @@ from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
-from ol_dagster.adapters.openlineage_emitter import DISABLED, PROBE_JOB, OpenLineageEmitter
+from ol_dagster.adapters.openlineage_emitter import (
+    DISABLED,
+    PROBE_JOB,
+    OpenLineageEmitter,
+    describe,
+)
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.dead_letters import DeadLetter
@@ -458,18 +463,16 @@ def _check_transport(container: Container) -> int:
     except OlDagsterError as error:
         _say("transport", str(error), ok=False)
         return 1
-    kind = getattr(transport, "kind", None) or type(transport).__name__
     emitter: OpenLineageEmitter = container.emitter()
     if emitter.disabled:
         _say("transport", f"{DISABLED}: unset OPENLINEAGE_DISABLED to send", ok=False)
         return 1
     url = getattr(transport, "url", None)
     if not isinstance(url, str):
-        _say("transport", f"{kind} (the backend is not checked for this transport)")
+        _say("transport", f"{describe(transport)} (the backend is not checked for this transport)")
         return 0
     parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
-    _say("transport", f"{kind} to {shown} (credentials, if any, not shown)")
+    _say("transport", f"{describe(transport)} (credentials, if any, not shown)")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((parts.hostname or "", port), timeout=5):

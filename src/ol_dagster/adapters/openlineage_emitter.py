@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
@@ -40,6 +40,7 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 from openlineage.client.serde import Serde
+from openlineage.client.transport.console import ConsoleTransport
 from openlineage.client.transport.http import HttpTransport
 from openlineage.client.transport.noop import NoopTransport
 from requests.adapters import HTTPAdapter
@@ -76,39 +77,56 @@ DISABLED = (
 )
 
 
-def configured_by() -> str | None:
-    """What configures the OpenLineage client, in the user's words; None when nothing does."""
-    for name in ("OPENLINEAGE_DISABLED", "OPENLINEAGE_URL", "OPENLINEAGE_CONFIG"):
-        if os.environ.get(name):
-            return name
-    transport_vars = sorted(key for key in os.environ if key.startswith("OPENLINEAGE__TRANSPORT"))
-    if transport_vars:
-        return ", ".join(transport_vars)
-    for folder in (Path.cwd(), Path("~/.openlineage").expanduser()):
-        if (folder / "openlineage.yml").is_file():
-            return str(folder / "openlineage.yml")
-    return None
+class NothingConfigured(ConfigurationError):
+    """The client resolved no transport of the user's: it would print events to its log."""
 
 
 def build_client() -> OpenLineageClient:
     """The client as users configure it: OPENLINEAGE_URL, openlineage.yml, OPENLINEAGE__*.
 
-    With no configuration at all, openlineage-python falls back to printing events to its log:
+    With no transport configured, openlineage-python falls back to printing events to its log:
     a sensor would then "send" all history there and move on. That is refused here instead,
-    so that the cursor waits until a backend is configured.
+    so that the cursor waits until a backend is configured. What counts is what the client
+    itself resolved (a console transport that no configuration asked for), not a reading of
+    the environment that could differ from the client's.
     """
-    if configured_by() is None:
-        raise ConfigurationError(
-            "no OpenLineage transport is configured: set OPENLINEAGE_URL (or an openlineage.yml, "
-            "or OPENLINEAGE__TRANSPORT__* variables). To print events to the log on purpose, set "
-            "OPENLINEAGE__TRANSPORT__TYPE=console. Nothing is sent until then; the cursor waits."
-        )
     try:
-        return OpenLineageClient()
+        client = OpenLineageClient()
+        asked = (client.config.transport or {}).get("type")
     except Exception as error:  # noqa: BLE001  (the client raises many types for bad settings)
         raise ConfigurationError(
             f"the OpenLineage client could not be configured: {redact(str(error))}"
         ) from None
+    if isinstance(client.transport, ConsoleTransport) and not asked:
+        raise NothingConfigured(
+            f"no OpenLineage transport is configured{_why_none(client)}: set OPENLINEAGE_URL "
+            "(or an openlineage.yml, or OPENLINEAGE__TRANSPORT__* variables). To print events to "
+            "the log on purpose, set OPENLINEAGE__TRANSPORT__TYPE=console. Nothing is sent until "
+            "then; the cursor waits."
+        )
+    return client
+
+
+def _why_none(client: OpenLineageClient) -> str:
+    """What the user may have meant as a configuration, and why the client took none of it."""
+    path = os.environ.get("OPENLINEAGE_CONFIG")
+    if path and not Path(path).is_file():
+        return f" (OPENLINEAGE_CONFIG={path} names no file)"
+    if client.config.transport:
+        return " (the transport settings name no type: set OPENLINEAGE__TRANSPORT__TYPE, e.g. http)"
+    return ""
+
+
+def describe(transport: object) -> str:
+    """The transport the client resolved, for people: its kind, and where it sends (never its
+    credentials)."""
+    kind = getattr(transport, "kind", None) or type(transport).__name__
+    url = getattr(transport, "url", None)
+    if not isinstance(url, str):
+        return str(kind)
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{kind} to {parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 _SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET", "CREDENTIAL")
