@@ -23,8 +23,12 @@ except ImportError:  # Dagster < 1.12 kept the origins in remote_representation
         RemoteRepositoryOrigin,
     )
 
+from dependency_injector import providers
+
 from ol_dagster import openlineage_sensor
+from ol_dagster.app.container import Container
 from ol_dagster.domain.errors import BackendError, ConfigurationError, CursorError
+from ol_dagster.domain.translate import Translator
 from tests.support.backend import LineageBackend, http_without_client_retries
 from tests.support.dagster_env import SensorDriver, dagster_instance, etl
 from tests.support.schemas import OpenLineageSchemas
@@ -272,3 +276,39 @@ def test_a_disabled_client_sends_nothing_and_marks_nothing_sent(
     enabled.cursor = disabled.cursor
     enabled.tick_until_caught_up()
     assert [e["eventType"] for e in lineage_env.received].count("COMPLETE") == 4
+
+
+class _BugFromSecondPage(Translator):
+    """A translator with a bug that shows from the second page it is given."""
+
+    def __init__(self, default_namespace: str) -> None:
+        super().__init__(default_namespace)
+        self.pages = 0
+
+    def translate_all(self, state: Any, records: Any) -> Any:
+        self.pages += 1
+        if self.pages >= 2:
+            raise RuntimeError("a bug in translating")
+        return super().translate_all(state, records)
+
+
+def test_an_error_after_a_saved_page_keeps_the_page_through_dagster(
+    sqlite_instance: DagsterInstance, lineage_env: LineageBackend
+) -> None:
+    """Dagster keeps the cursor of an evaluation that returns only: the page sent before the
+    error stays sent, and the next tick, which moves nothing, fails."""
+    etl.execute_in_process(instance=sqlite_instance)
+    etl.execute_in_process(instance=sqlite_instance)
+    wiring = Container()
+    translator = _BugFromSecondPage("default")
+    wiring.translator.override(providers.Object(translator))  # the override the container offers
+    sensor = openlineage_sensor(record_filter_limit=4, container=wiring)
+    driver = SensorDriver(sensor, Definitions(jobs=[etl], sensors=[sensor]), sqlite_instance)
+    message = driver.tick() or ""
+    assert "stopped: an error, what was sent before it kept: RuntimeError: a bug" in message
+    assert driver.cursor is not None  # the first page's cursor, kept by Dagster
+    sent = len(lineage_env.received)
+    assert sent == 4
+    with pytest.raises(Exception, match="a bug in translating"):
+        driver.tick()
+    assert len(lineage_env.received) == sent  # not sent again

@@ -273,25 +273,55 @@ class _FailingOnSecondPage(Translator):
         self, state: RunState, records: Iterable[DagsterRecord]
     ) -> tuple[list[Emittable], list[int], list[UntranslatableRecord]]:
         self.pages += 1
-        if self.pages == 2:
+        if self.pages >= 2:
             raise RuntimeError("a bug")
         return super().translate_all(state, records)
 
 
-def test_a_bug_in_translating_the_next_page_is_raised_after_the_page_before_is_saved() -> None:
+def test_a_bug_after_progress_is_reported_and_the_progress_kept_then_raised() -> None:
+    """Dagster keeps a cursor only from an evaluation that returns: a tick that raised after
+    saving a page would lose that save, and every later tick would send the page again."""
     records = _two_runs()
     ports = Ports(records)
-    with pytest.raises(RuntimeError, match="a bug"):
-        run_tick(
+    translator = _FailingOnSecondPage()  # from its second page on
+
+    def tick() -> TickReport:
+        return run_tick(
             source=ports.source,
             cursor=ports.cursor,
             emitter=ports.emitter,
-            translator=_FailingOnSecondPage(),
+            translator=translator,
             budget=TickBudget(page_size=3, seconds=60.0),
         )
+
+    report = tick()
+    assert report.error == "RuntimeError: a bug"
+    assert "stopped: an error, what was sent before it kept: RuntimeError: a bug" in (
+        report.summary()
+    )
+    assert report.position == {"after": records[2].storage_id}
     assert ports.emitter.sent == _straight(records[:3])
     saved = ports.cursor.saved
     assert saved is not None and saved.position == {"after": records[2].storage_id}
+    with pytest.raises(RuntimeError, match="a bug"):  # nothing to keep: the tick fails
+        tick()
+
+
+def test_a_read_failure_is_not_called_the_backends() -> None:
+    records = _two_runs()
+    ports = Ports(records)
+
+    class FailingSecondRead(FakeEventSource):
+        def read(self, after: Position, limit: int) -> FakeBatch:
+            if self.reads == 1:
+                self.reads += 1
+                raise OSError("database is locked")
+            return super().read(after, limit)
+
+    ports.source = FailingSecondRead(records)
+    summary = ports.tick(page_size=3).summary()
+    assert "stopped: reading the event log failed: OSError: database is locked" in summary
+    assert "backend" not in summary
 
 
 def test_a_cursor_ahead_of_the_log_is_refused_with_how_to_fix_it() -> None:

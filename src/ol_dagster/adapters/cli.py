@@ -264,10 +264,10 @@ def replay(
                     sent, read = sent + report.events_emitted, read + report.records_read
                     set_aside += report.dead_letters
                     progress.update(_done_until(slot, from_storage_id) - progress.pos)
-                    if report.failure:
+                    if report.stopped_because:
                         raise click.ClickException(
-                            f"the OpenLineage backend did not accept events: {report.failure}. "
-                            f"{sent} events were sent; run the same command again to resume."
+                            f"{report.stopped_because}. {sent} events were sent; run the same "
+                            "command again to resume."
                         )
                     if report.caught_up:
                         if not source.gaps_waited_on(report.position):

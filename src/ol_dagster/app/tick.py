@@ -67,6 +67,11 @@ class TickReport:
     skipped: list[UntranslatableRecord] = field(default_factory=list)
     caught_up: bool = False
     failure: str | None = None
+    """Why the backend did not accept the events (after those it did)."""
+    read_failure: str | None = None
+    """Why the event log could not be read (after what was read)."""
+    error: str | None = None
+    """An error that stopped the tick after some progress (kept: the tick returns)."""
     retries: int = 0
     dead_letters: int = 0
     """Events the backend refused for good, set aside as dead letters by this tick."""
@@ -82,6 +87,24 @@ class TickReport:
     """Where the tick left the cursor."""
     log_time: float = 0.0
     """Timestamp of the newest record done with."""
+
+    @property
+    def stopped_because(self) -> str | None:
+        """Why the tick stopped before it caught up, other than its budget: the backend, the
+        event log, or an error (each after what was done before it, which is kept)."""
+        if self.failure:
+            return f"the OpenLineage backend did not accept events: {self.failure}"
+        if self.read_failure:
+            return f"reading the event log failed: {self.read_failure}"
+        if self.error:
+            return f"an error, what was sent before it kept: {self.error}"
+        return None
+
+    def settled(self, state: TailState) -> None:
+        """The cursor now stands at `state`."""
+        self.open_runs = len(state.runs.runs)
+        self.position = state.position
+        self.log_time = state.log_time
 
     @property
     def progressed(self) -> bool:
@@ -115,8 +138,8 @@ class TickReport:
             )
         if self.dead_letters_note:
             text += f"; {self.dead_letters_note}"
-        if self.failure:
-            text += f"; stopped: the OpenLineage backend did not accept events: {self.failure}"
+        if self.stopped_because:
+            text += f"; stopped: {self.stopped_because}"
         return text
 
 
@@ -161,54 +184,100 @@ def run_tick(
         store=dead_letters is not None,
     )
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
-    ahead = state  # the state once every page read so far is accepted
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ol-dagster-emit") as sender:
-        pending: _Page | None = None
-        while True:
-            page: _Page | None = None
-            read_error: Exception | None = None
-            bug: Exception | None = None
-            if pending is None or not (pending.last or clock() >= deadline):
-                try:
-                    batch = source.read(ahead.position, budget.page_size)
-                except Exception as error:  # noqa: BLE001  (reported below, or raised)
-                    read_error = error
-                else:
-                    try:
-                        page = _translated(batch, translator, ahead, budget.page_size)
-                    except Exception as error:  # noqa: BLE001  (raised after settling)
-                        bug = error
-            if pending is not None:
-                state, complete = _settle(pending, translator, cursor, dead_letters, report)
-                if bug is not None:
-                    raise bug
-                if not complete:
-                    break  # the page read ahead is dropped: it resumes from `state` next tick
-                if page is not None and clock() >= deadline:
-                    break  # out of budget while the pending page was sent: no new page starts
-            if bug is not None:
-                raise bug
-            if read_error is not None:
-                if not report.progressed:
-                    raise read_error
-                report.failure = (
-                    f"reading the event log failed: {type(read_error).__name__}: {read_error}"
-                )
-                break
-            if page is None:
-                report.caught_up = pending is not None and pending.last
-                break
-            report.pages += 1
-            pending, ahead = page, page.ahead
-            page.sent = sender.submit(
-                _emit_with_retries, emitter, page, budget, deadline, clock, sleep, report, room
-            )
+    report.settled(state)
+    pages = _Pages(
+        source, cursor, emitter, translator, budget, dead_letters, room, deadline, clock, sleep
+    )
+    # Dagster keeps a cursor saved with `update_cursor` only if the evaluation returns: an error
+    # after a page was saved is reported, not raised, so that the progress stays.
+    try:
+        pages.send(state, report)
+    except Exception as error:
+        if not report.progressed:
+            raise
+        logger.exception(
+            "ol-dagster: the tick stopped on an error after %d records", report.records_read
+        )
+        report.error = f"{type(error).__name__}: {error}"
     for skip in report.skipped:
         logger.warning("ol-dagster skipped %s", skip)
-    report.open_runs = len(state.runs.runs)
-    report.position = state.position
-    report.log_time = state.log_time
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Pages:
+    """What one tick reads, translates and sends its pages with."""
+
+    source: EventSource
+    cursor: CursorStore
+    emitter: Emitter
+    translator: Translator
+    budget: TickBudget
+    dead_letters: DeadLetters | None
+    room: _Room
+    deadline: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def send(self, state: TailState, report: TickReport) -> None:
+        """Page after page from `state`; each page settled (the cursor saved) before the next
+        is sent, while the one after it is read."""
+        ahead = state  # the state once every page read so far is accepted
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ol-dagster-emit") as sender:
+            pending: _Page | None = None
+            while True:
+                page, read_error, bug = self._next(ahead, pending)
+                if pending is not None:
+                    complete = _settle(
+                        pending, self.translator, self.cursor, self.dead_letters, report
+                    )
+                    if bug is not None:
+                        raise bug
+                    if not complete:
+                        break  # the page read ahead is dropped: it resumes next tick
+                    if page is not None and self.clock() >= self.deadline:
+                        break  # out of budget while the pending page was sent: none starts
+                if bug is not None:
+                    raise bug
+                if read_error is not None:
+                    if not report.progressed:
+                        raise read_error
+                    report.read_failure = f"{type(read_error).__name__}: {read_error}"
+                    break
+                if page is None:
+                    report.caught_up = pending is not None and pending.last
+                    break
+                report.pages += 1
+                pending, ahead = page, page.ahead
+                page.sent = sender.submit(self._emit, page, report)
+
+    def _next(
+        self, ahead: TailState, pending: _Page | None
+    ) -> tuple[_Page | None, Exception | None, Exception | None]:
+        """The page after `ahead`, read and translated, unless none is due; or the error of
+        reading it, or of translating it (a bug, raised once the pending page is settled)."""
+        if pending is not None and (pending.last or self.clock() >= self.deadline):
+            return None, None, None
+        try:
+            batch = self.source.read(ahead.position, self.budget.page_size)
+        except Exception as error:  # noqa: BLE001  (reported, or raised, by `send`)
+            return None, error, None
+        try:
+            return _translated(batch, self.translator, ahead, self.budget.page_size), None, None
+        except Exception as error:  # noqa: BLE001  (raised by `send` after settling)
+            return None, None, error
+
+    def _emit(self, page: _Page, report: TickReport) -> EmitResult:
+        return _emit_with_retries(
+            self.emitter,
+            page,
+            self.budget,
+            self.deadline,
+            self.clock,
+            self.sleep,
+            report,
+            self.room,
+        )
 
 
 @dataclass(slots=True)
@@ -263,7 +332,7 @@ def _settle(
     cursor: CursorStore,
     dead_letters: DeadLetters | None,
     report: TickReport,
-) -> tuple[TailState, bool]:
+) -> bool:
     """Waits for the page's events to be sent, then keeps its dead letters and saves the state
     after what arrived (or was set aside), in that order, and says whether all of it did."""
     assert page.sent is not None
@@ -289,7 +358,8 @@ def _settle(
     report.events_emitted += result.accepted - len(page.letters)
     report.skipped.extend(skipped)
     report.failure = result.failure
-    return state, complete
+    report.settled(state)
+    return complete
 
 
 def _forget_dead_runs(
