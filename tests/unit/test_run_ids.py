@@ -6,9 +6,14 @@ from uuid import UUID
 from ol_dagster.domain.run_ids import job_run_id, step_run_id, uuid7
 
 
-def test_the_same_inputs_give_the_same_id() -> None:
-    assert job_run_id("a1", 1_700_000_000.123) == job_run_id("a1", 1_700_000_000.123)
-    assert step_run_id("a1", "load", 2, 1.5) == step_run_id("a1", "load", 2, 1.5)
+def test_the_same_inputs_give_the_same_id_in_every_process_and_version() -> None:
+    """Pinned values: a changed derivation would rename every run already sent. The caches
+    are cleared first, so that the ids are computed here, not remembered."""
+    job_run_id.cache_clear()
+    step_run_id.cache_clear()
+    assert job_run_id("a1", 1_700_000_000.123) == "018bcfe5-687b-7089-a343-40993e2add24"
+    assert step_run_id("a1", "load", 2, 1.5) == "00000000-05dc-7080-af3b-f9bd99738637"
+    assert job_run_id.cache_info().misses == 1 and step_run_id.cache_info().misses == 1
 
 
 def test_different_runs_steps_and_attempts_get_different_ids() -> None:
