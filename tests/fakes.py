@@ -42,6 +42,13 @@ class FakeEventSource:
         self.forgotten.extend(run_ids)
         return position  # like a global storage id: nothing is kept per run
 
+    def storage_ids_behind(self, position: Position) -> int | None:
+        assert isinstance(position, dict) and isinstance(position["after"], int)
+        return sum(1 for r in self.log if r.storage_id > position["after"])
+
+    def gaps_note(self, position: Position) -> str | None:
+        return None
+
     def ahead_of_log(self, position: Position, log_time: float) -> str | None:
         assert isinstance(position, dict) and isinstance(position["after"], int)
         after = position["after"]

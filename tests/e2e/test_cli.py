@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from dagster import DagsterInstance
 
-from ol_dagster.adapters.cli import cli
+from ol_dagster.entry.cli import cli
 from tests.support.backend import LineageBackend, http_without_client_retries
 from tests.support.dagster_env import STORAGES, audited, dagster_instance, etl, run_config_for
 from tests.support.schemas import OpenLineageSchemas

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from dagster import DagsterInstance, Definitions, job, op
 
 from ol_dagster import openlineage_sensor
-from ol_dagster.adapters.cli import cli
+from ol_dagster.entry.cli import cli
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, dagster_instance, etl
 from tests.support.schemas import OpenLineageSchemas

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ol_dagster.demo import main
+from ol_dagster.entry.demo import main
 from tests.support.schemas import OpenLineageSchemas
 
 DAILY_SALES = [

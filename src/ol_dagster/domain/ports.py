@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from ol_dagster.domain.positions import JsonValue as JsonValue
+from ol_dagster.domain.positions import Position as Position
+
 if TYPE_CHECKING:
     from ol_dagster.domain.datasets import AssetFacts
     from ol_dagster.domain.dead_letters import DeadLetter
     from ol_dagster.domain.lineage import Emittable
     from ol_dagster.domain.records import DagsterRecord, JobDocs
     from ol_dagster.domain.run_state import TailState
-
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-Position: TypeAlias = JsonValue
-"""Where a reader is in the event log. Opaque to the domain: only its event source reads it."""
 
 
 class Batch(Protocol):
@@ -41,6 +40,15 @@ class EventSource(Protocol):
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         """`position` without anything it keeps for these runs (runs given up as dead)."""
+        ...
+
+    def storage_ids_behind(self, position: Position) -> int | None:
+        """How far `position` trails the log, in storage ids; None when it cannot tell."""
+        ...
+
+    def gaps_note(self, position: Position) -> str | None:
+        """What `position` waits on (storage ids not committed yet), for people; None when it
+        waits on nothing."""
         ...
 
     def ahead_of_log(self, position: Position, log_time: float) -> str | None:

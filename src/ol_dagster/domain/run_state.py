@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ol_dagster.domain.datasets import DatasetId
-from ol_dagster.domain.ports import Position
+from ol_dagster.domain.positions import Position
 
 
 @dataclass(slots=True)

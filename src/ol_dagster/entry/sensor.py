@@ -12,12 +12,11 @@ from dagster import (
     sensor,
 )
 
-from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.openlineage_emitter import DISABLED
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.errors import BackendError, ConfigurationError
-from ol_dagster.domain.ports import Definitions
+from ol_dagster.domain.ports import Definitions, EventSource
 
 DEFAULT_DESCRIPTION = "Sends OpenLineage events for Dagster runs, steps and assets."
 
@@ -95,7 +94,7 @@ def _definitions(context: SensorEvaluationContext, wiring: Container) -> Definit
     return definitions
 
 
-def _lag(source: DagsterEventSource, report: TickReport) -> str:
+def _lag(source: EventSource, report: TickReport) -> str:
     """How far the sensor trails the event log after this tick."""
     behind = source.storage_ids_behind(report.position)
     ids = f"{behind:,} storage ids" if behind is not None else "? storage ids"
@@ -112,7 +111,7 @@ def _lag(source: DagsterEventSource, report: TickReport) -> str:
 def tick(
     context: SensorEvaluationContext,
     wiring: Container,
-    source: DagsterEventSource,
+    source: EventSource,
     sensor_name: str,
     page_size: int,
     after_storage_id: int,

@@ -40,8 +40,8 @@ from dagster import (
 )
 
 from ol_dagster.adapters.openlineage_emitter import NothingConfigured, build_client, describe
-from ol_dagster.adapters.sensor import openlineage_sensor
 from ol_dagster.domain.errors import OlDagsterError
+from ol_dagster.entry.sensor import openlineage_sensor
 
 MAX_TICKS = 100
 PAGE_SIZE = 25
