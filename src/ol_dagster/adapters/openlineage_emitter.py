@@ -263,11 +263,14 @@ def _job_doc_facets(docs: JobDocs) -> dict[str, JobFacet]:
 
 
 class OpenLineageEmitter:
-    """Sends events in order through the client, stopping at the first failure.
+    """Sends events in order through the client's transport, stopping at the first failure.
 
-    One event per `client.emit`, whatever the transport; with `HttpBatchTransport`, batches of
-    events per request, written as JSON straight from the domain's events (`event_json`) with
-    what the client's own steps add to each event (`ClientSteps`).
+    Over HTTP (the client's `http` transport, or `HttpBatchTransport` with batches of events a
+    request), each event is written as JSON once, straight from the domain's events
+    (`event_json`) with what the client's own steps add to it (`ClientSteps`), and sent with the
+    transport's own settings. Any other transport, or a client with filters or dataset
+    reduction (steps that read the whole event), gets the client's objects through
+    `client.emit`.
     """
 
     def __init__(self, client: OpenLineageClient, engine_version: str) -> None:
@@ -293,6 +296,9 @@ class OpenLineageEmitter:
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events, deadline)
+        steps = ClientSteps.of(self._client)
+        if isinstance(transport, HttpTransport) and steps is not None:
+            return self._emit_http(transport, self._texts(events, steps), deadline)
         for sent, event in enumerate(events):
             if not self._in_time(deadline):
                 return EmitResult(accepted=sent)
@@ -307,6 +313,26 @@ class OpenLineageEmitter:
                 return _failed(sent, error, partial(self._json_as_sent, run_event))
         return EmitResult(accepted=len(events))
 
+    def _emit_http(
+        self, transport: HttpTransport, texts: Sequence[str | None], deadline: float
+    ) -> EmitResult:
+        """One request an event to the transport's endpoint, with its settings, the JSON
+        written once (`event_json`): what `client.emit` would send, without building the
+        client's objects (`make bench`: about 5 µs an event against 350 to 620)."""
+        url = urljoin(transport.url, transport.endpoint)
+        for sent, text in enumerate(texts):
+            if text is None:
+                continue
+            if not self._in_time(deadline):
+                return EmitResult(accepted=sent)
+            try:
+                started = time.monotonic()
+                post_json(transport, url, text)
+                self._answered_in = time.monotonic() - started
+            except Exception as error:  # noqa: BLE001  (as in `emit`)
+                return _failed(sent, error, partial(str, text))
+        return EmitResult(accepted=len(texts))
+
     def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
         """Events as they were sent once (dead letters), one request each: over HTTP to the
         transport's own endpoint with its settings; through any other transport as the JSON
@@ -314,14 +340,13 @@ class OpenLineageEmitter:
         if self.disabled:
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         transport = self._client.transport
+        if isinstance(transport, HttpTransport):
+            return self._emit_http(transport, events, deadline)
         for sent, text in enumerate(events):
             if not self._in_time(deadline):
                 return EmitResult(accepted=sent)
             try:
-                if isinstance(transport, HttpTransport):
-                    post_json(transport, urljoin(transport.url, transport.endpoint), text)
-                else:
-                    transport.emit(json.loads(text))
+                transport.emit(json.loads(text))
             except Exception as error:  # noqa: BLE001  (as in `emit`)
                 return _failed(sent, error, partial(str, text))
         return EmitResult(accepted=len(events))
