@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from openlineage.client import OpenLineageClient
@@ -246,3 +247,53 @@ def test_a_batch_refused_for_its_size_is_sent_one_by_one(backend: LineageBackend
     assert [(e["eventType"], e["run"]["runId"], e["job"]["name"]) for e in backend.received] == (
         _expected(events)
     )
+
+
+@pytest.mark.parametrize("batch_size", [None, 3])
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_redirect_that_keeps_the_post_is_followed(
+    backend: LineageBackend, batch_size: int | None, status: int
+) -> None:
+    """As the client's transport does: a URL moved (http to https, a trailing slash)."""
+    path = "/api/v1/lineage/batch" if batch_size else "/api/v1/lineage"
+    backend.moved = {f"/old{path}": (status, path)}  # the same server, its old path
+    settings = {"type": "http", "url": f"{backend.url}/old/"}
+    transport = (
+        HttpTransport(HttpConfig.from_dict(settings))
+        if batch_size is None
+        else HttpBatchTransport(HttpBatchConfig.from_dict({**settings, "batch_size": 3}))
+    )
+    emitter = OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27")
+    assert emitter.emit(_events(4)) == EmitResult(accepted=4)
+    assert len(backend.received) == 4
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_that_turns_the_post_into_a_get_is_not_taken_as_sent(
+    backend: LineageBackend, status: int
+) -> None:
+    backend.moved = {"/old/api/v1/lineage": (status, "/api/v1/lineage")}
+    transport = HttpTransport(HttpConfig.from_dict({"type": "http", "url": f"{backend.url}/old/"}))
+    result = OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27").emit(_events(1))
+    assert result.accepted == 0 and not result.retryable and result.refused is None
+    assert f"{status} redirect to /api/v1/lineage: not accepted" in (result.failure or "")
+    assert backend.received == []
+
+
+class _SigningTransport(HttpTransport):
+    """A user's HTTP transport that changes what is sent (signs it, say)."""
+
+    def __init__(self, config: HttpConfig) -> None:
+        super().__init__(config)
+        self.signed = 0
+
+    def emit(self, event: Any) -> Any:
+        self.signed += 1
+        return super().emit(event)
+
+
+def test_a_users_own_http_transport_is_sent_through_as_it_is(backend: LineageBackend) -> None:
+    transport = _SigningTransport(HttpConfig.from_dict({"type": "http", "url": backend.url}))
+    emitter = OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27")
+    assert emitter.emit(_events(3)) == EmitResult(accepted=3)
+    assert transport.signed == 3 and len(backend.received) == 3

@@ -29,6 +29,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         backend = self.server.backend
+        if self.path in backend.moved:
+            status, location = backend.moved[self.path]
+            self.send_response(status)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if backend.delay:
             backend.released.wait(backend.delay)  # a slow backend, or one that hangs
         with backend.lock:
@@ -109,6 +116,8 @@ class LineageBackend:
         self.status = 200
         self.accept_limit: int | None = None
         """Once this many events were received, answer 503 to every request."""
+        self.moved: dict[str, tuple[int, str]] = {}
+        """Paths answered with a redirect: path -> (status, Location)."""
         self.max_batch: int | None = None
         """More events than this in one request: HTTP 413, as a proxy's body limit."""
         self.refuse_jobs: set[str] = set()

@@ -67,8 +67,11 @@ def post_json(transport: HttpTransport, url: str, text: str) -> None:
     """POST JSON text to `url` with the transport's settings (auth, custom headers, compression,
     timeout, TLS); raises unless it was accepted.
 
-    Only a 2xx answer counts: a redirect is never followed (requests would turn the POST into a
-    GET) and counts as a failure, so no event is taken as sent when it was not.
+    Only a 2xx answer counts. A redirect that keeps the POST (307, 308: an http:// URL moved to
+    https://, a trailing slash) is followed, as the client's transport does, unless a client
+    certificate is configured (it would be shown to the other server); any other redirect
+    (requests would turn the POST into a GET) is a failure that names where it points, so that
+    no event is taken as sent when it was not.
     """
     # As the client's own transport does: a raised debug level would log the auth header.
     previous = http_client.HTTPConnection.debuglevel
@@ -82,9 +85,17 @@ def post_json(transport: HttpTransport, url: str, text: str) -> None:
             timeout=transport.timeout,
             verify=transport.verify,
             cert=transport.cert,
-            allow_redirects=False,
+            allow_redirects=transport.cert is None,
         )
         response.close()
+        moved = [r for r in response.history if r.status_code not in (307, 308)]
+        if moved or response.is_redirect:
+            answer = moved[0] if moved else response
+            raise requests.HTTPError(
+                f"{answer.status_code} redirect to {answer.headers.get('Location')}: not "
+                "accepted (set the URL it points to)",
+                response=answer,
+            )
         response.raise_for_status()
         if not 200 <= response.status_code < 300:
             raise requests.HTTPError(

@@ -80,6 +80,11 @@ DISABLED = (
 class NothingConfigured(ConfigurationError):
     """The client resolved no transport of the user's: it would print events to its log."""
 
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Why settings the user gave were not a transport ("" when none were given)."""
+
 
 def build_client() -> OpenLineageClient:
     """The client as users configure it: OPENLINEAGE_URL, openlineage.yml, OPENLINEAGE__*.
@@ -98,11 +103,13 @@ def build_client() -> OpenLineageClient:
             f"the OpenLineage client could not be configured: {redact(str(error))}"
         ) from None
     if isinstance(client.transport, ConsoleTransport) and not asked:
+        why = _why_none(client)
         raise NothingConfigured(
-            f"no OpenLineage transport is configured{_why_none(client)}: set OPENLINEAGE_URL "
+            f"no OpenLineage transport is configured{why}: set OPENLINEAGE_URL "
             "(or an openlineage.yml, or OPENLINEAGE__TRANSPORT__* variables). To print events to "
             "the log on purpose, set OPENLINEAGE__TRANSPORT__TYPE=console. Nothing is sent until "
-            "then; the cursor waits."
+            "then; the cursor waits.",
+            reason=why,
         )
     return client
 
@@ -125,7 +132,10 @@ def describe(transport: object) -> str:
     if not isinstance(url, str):
         return str(kind)
     parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not one: the client says so when it sends
+        port = ":?"
     return f"{kind} to {parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
@@ -297,7 +307,12 @@ class OpenLineageEmitter:
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events, deadline)
         steps = ClientSteps.of(self._client)
-        if isinstance(transport, HttpTransport) and steps is not None:
+        # The client's own http transport (a subclass of the user's may override `emit`)
+        if (
+            isinstance(transport, HttpTransport)
+            and type(transport).emit is HttpTransport.emit
+            and steps is not None
+        ):
             return self._emit_http(transport, self._texts(events, steps), deadline)
         for sent, event in enumerate(events):
             if not self._in_time(deadline):
@@ -340,7 +355,7 @@ class OpenLineageEmitter:
         if self.disabled:
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         transport = self._client.transport
-        if isinstance(transport, HttpTransport):
+        if isinstance(transport, HttpTransport) and type(transport).emit is HttpTransport.emit:
             return self._emit_http(transport, events, deadline)
         for sent, text in enumerate(events):
             if not self._in_time(deadline):
@@ -608,6 +623,8 @@ def _retryable(error: Exception) -> bool:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)
     if isinstance(status, int):
+        if 300 <= status < 400:
+            return False  # a redirect stays one: the URL is to change
         return not (400 <= status < 500) or status in (408, 425, 429)
     # a transport error (connection, timeout, broker) may pass; a bad event never will
     return not isinstance(error, (TypeError, ValueError, AttributeError, KeyError))

@@ -350,8 +350,6 @@ def _settle(
     if page.letters:
         assert dead_letters is not None
         dead_letters.add(page.letters)  # before the cursor passes them: nothing is dropped
-        report.dead_letters += len(page.letters)
-        report.dead_letters_kept = dead_letters.count()  # a letter refused again replaces its own
     cursor.save(state)
     report.records_read += done
     report.records_unsent += len(records) - done
@@ -359,6 +357,10 @@ def _settle(
     report.skipped.extend(skipped)
     report.failure = result.failure
     report.settled(state)
+    if page.letters:
+        assert dead_letters is not None
+        report.dead_letters += len(page.letters)
+        report.dead_letters_kept = dead_letters.count()  # a letter refused again replaces its own
     return complete
 
 

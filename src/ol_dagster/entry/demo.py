@@ -219,9 +219,15 @@ def _users_transport() -> str | None:
     """The transport the user's OpenLineage configuration resolves to; None when it names none
     (the demo then writes to a file)."""
     try:
-        return describe(build_client().transport)
-    except NothingConfigured:
+        client = build_client()
+    except NothingConfigured as error:
+        if error.reason:  # settings that meant a transport, and are not one: say so
+            print(f"Your OpenLineage settings name no transport{error.reason}.", flush=True)
         return None
+    try:
+        return describe(client.transport)
+    finally:
+        client.close()  # the sensor builds its own
 
 
 def run_demo(*, events_file: Path, runs: int, keep_home: bool) -> None:

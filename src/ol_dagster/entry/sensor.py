@@ -73,7 +73,11 @@ def openlineage_sensor(
             after_storage_id,
             tick_budget_seconds,
         )
-        summary = f"{report.summary()}; {_lag(source, report)}, {time.monotonic() - started:.1f} s"
+        try:
+            lag = _lag(source, report)
+        except Exception:  # noqa: BLE001  (the storage that stopped the tick: keep its progress)
+            lag = "lag ?"
+        summary = f"{report.summary()}; {lag}, {time.monotonic() - started:.1f} s"
         if catalog.undefined and not wiring.settings().ol_dagster_graphql_url:
             summary += "; " + catalog.undefined_note("this code location")
         context.log.info(f"ol-dagster: {summary}")
