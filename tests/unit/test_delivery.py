@@ -243,3 +243,24 @@ def test_an_unreadable_dead_letter_store_stops_at_refusals_and_says_why() -> Non
     assert len(emitter.sent) == 2  # the good run, then the refusal stops the tick
     assert report.failure is not None and "the START event of job bad" in report.failure
     assert "dead letters not kept: the dead letters kept under" in report.summary()
+
+
+class _SlowFirstRead(FakeEventSource):
+    """A first read that takes longer than the whole budget (a slow database)."""
+
+    def __init__(self, records: list[DagsterRecord], clock: FakeClock) -> None:
+        super().__init__(records)
+        self.clock = clock
+
+    def read(self, after, limit):  # type: ignore[no-untyped-def]
+        if not self.reads:
+            self.clock.now += 40.0
+        return super().read(after, limit)
+
+
+def test_a_first_read_slower_than_the_budget_still_sends_its_page() -> None:
+    clock = FakeClock()
+    records = RunWriter("a").successful(["x"])
+    emitter = FakeEmitter(clock, seconds=0.1)
+    summary = _tick(_SlowFirstRead(records, clock), FakeCursorStore(), emitter, clock)
+    assert len(emitter.sent) == 4 and "caught up" in summary  # 0.4 s of the first page's 1 s

@@ -39,6 +39,9 @@ logger = logging.getLogger("ol_dagster")
 
 
 DEFAULT_OPEN_RUN_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+FIRST_PAGE_SECONDS = 1.0
+"""The least time a tick's first page has to be sent, however long reading it took: without it,
+a read slower than the budget would leave every tick with no time to send anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,16 +271,50 @@ class _Pages:
             return None, None, error
 
     def _emit(self, page: _Page, report: TickReport) -> EmitResult:
-        return _emit_with_retries(
-            self.emitter,
-            page,
-            self.budget,
-            self.deadline,
-            self.clock,
-            self.sleep,
-            report,
-            self.room,
-        )
+        """The one retry layer: emit, and retry what was not accepted with a growing delay,
+        all before the deadline, which the emitter also keeps (it starts no request past it and
+        ends each one by then). A failure that sending again cannot mend is not retried: the
+        event is set aside as a dead letter while there is room, and sending goes on; else the
+        page stops there. `accepted` counts the events set aside."""
+        events = page.events
+        deadline = self.deadline
+        if report.pages == 1:  # a first read that outlasted the budget: the tick still moves
+            deadline = max(deadline, self.clock() + FIRST_PAGE_SECONDS)
+        accepted, delay = 0, self.budget.first_retry_delay
+        failure: EmitResult | None = None  # the failure being retried, until something is accepted
+        while accepted < len(events):
+            result = self.emitter.emit(events[accepted:], deadline=deadline)
+            accepted += result.accepted
+            if result.accepted:
+                failure, delay = None, self.budget.first_retry_delay
+            if result.failure is None:
+                if accepted == len(events):
+                    break
+                if failure is None:  # out of time: the rest goes next tick
+                    report.out_of_time = True
+                    return EmitResult(accepted=accepted)
+                result = failure  # out of time while retrying: that failure is the reason
+            if result.refused is not None and self.room.left > 0:
+                letter = page.letter(accepted, result)
+                logger.warning(
+                    "ol-dagster: the backend refused %s: %s", letter.describe(), letter.reason
+                )
+                page.letters.append(letter)
+                self.room.left -= 1
+                accepted, failure, delay = accepted + 1, None, self.budget.first_retry_delay
+                continue
+            if not result.retryable or self.clock() + delay >= deadline or result is failure:
+                # named, so that the cursor can be moved past it or the backend fixed
+                why = f"{page.letter(accepted, result).describe()} was not accepted"
+                if result.refused is not None and self.room.left <= 0 and self.room.store:
+                    why += " (the dead-letter store is full: `ol-dagster dead-letters`)"
+                return replace(result, accepted=accepted, failure=f"{why}: {result.failure}")
+            failure = result
+            logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
+            self.sleep(delay)
+            report.retries += 1
+            delay = min(delay * 2, self.budget.max_retry_delay)
+        return EmitResult(accepted=accepted)
 
 
 @dataclass(slots=True)
@@ -387,59 +424,6 @@ class _Room:
     left: int
     store: bool
     """Whether there is a store at all (else refused events stop the tick)."""
-
-
-def _emit_with_retries(
-    emitter: Emitter,
-    page: _Page,
-    budget: TickBudget,
-    deadline: float,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    report: TickReport,
-    room: _Room,
-) -> EmitResult:
-    """The one retry layer: emit, and retry what was not accepted with a growing delay, all
-    before `deadline`, which the emitter also keeps (it starts no request past it and ends each
-    one by then). A failure that sending again cannot mend is not retried: the event is set
-    aside as a dead letter while there is room, and sending goes on; else the page stops there.
-    `accepted` counts the events set aside."""
-    events = page.events
-    accepted, delay = 0, budget.first_retry_delay
-    failure: EmitResult | None = None  # the failure being retried, until something is accepted
-    while accepted < len(events):
-        result = emitter.emit(events[accepted:], deadline=deadline)
-        accepted += result.accepted
-        if result.accepted:
-            failure, delay = None, budget.first_retry_delay
-        if result.failure is None:
-            if accepted == len(events):
-                break
-            if failure is None:  # out of time: the rest goes next tick
-                report.out_of_time = True
-                return EmitResult(accepted=accepted)
-            result = failure  # out of time while retrying: that failure is the reason
-        if result.refused is not None and room.left > 0:
-            letter = page.letter(accepted, result)
-            logger.warning(
-                "ol-dagster: the backend refused %s: %s", letter.describe(), letter.reason
-            )
-            page.letters.append(letter)
-            room.left -= 1
-            accepted, failure, delay = accepted + 1, None, budget.first_retry_delay
-            continue
-        if not result.retryable or clock() + delay >= deadline or result is failure:
-            # named, so that the cursor can be moved past it or the backend fixed
-            why = f"{page.letter(accepted, result).describe()} was not accepted"
-            if result.refused is not None and room.left <= 0 and room.store:
-                why += " (the dead-letter store is full: `ol-dagster dead-letters`)"
-            return replace(result, accepted=accepted, failure=f"{why}: {result.failure}")
-        failure = result
-        logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
-        sleep(delay)
-        report.retries += 1
-        delay = min(delay * 2, budget.max_retry_delay)
-    return EmitResult(accepted=accepted)
 
 
 def _records_covered(counts: Sequence[int], accepted: int) -> int:
