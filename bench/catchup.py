@@ -11,6 +11,7 @@ from dagster import DagsterInstance
 from openlineage.client import OpenLineageClient
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 
+from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.http_batch import HttpBatchConfig, HttpBatchTransport
 from ol_dagster.adapters.json_cursor import JsonCursorStore
@@ -64,7 +65,7 @@ def tick(
 ) -> TickReport:
     """One sensor tick as the sensor wires it, with the cursor carried in `cursor`."""
     return run_tick(
-        source=DagsterEventSource(instance),
+        source=DagsterEventSource(instance, AssetCatalog(None)),
         cursor=cursor.store(),
         emitter=emitter,
         translator=Translator("default"),

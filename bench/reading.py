@@ -14,6 +14,7 @@ from dagster import (
     RunStatusChangeRecordsFilter,
 )
 
+from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_compat import run_records_cursor
 from ol_dagster.adapters.dagster_events import EVENT_TYPES, PER_RUN, DagsterEventSource
 from ol_dagster.domain.ports import Position
@@ -78,7 +79,7 @@ def raw_read(instance: DagsterInstance, page: int) -> int:
 
 def source_read(instance: DagsterInstance, page: int) -> int:
     """DagsterEventSource.read page after page from the start: reading plus conversion."""
-    source = DagsterEventSource(instance)
+    source = DagsterEventSource(instance, AssetCatalog(None))
     position, total = source.initial_position(0), 0
     while True:
         batch = source.read(position, page)

@@ -49,6 +49,16 @@ class FakeEventSource:
     def gaps_note(self, position: Position) -> str | None:
         return None
 
+    def latest_storage_id(self) -> int:
+        return max((r.storage_id for r in self.log), default=0)
+
+    def storage_id_done(self, position: Position) -> int | None:
+        done = position.get("after") if isinstance(position, dict) else None
+        return done if isinstance(done, int) else None
+
+    def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
+        return []  # a list in memory has no storage ids in flight
+
     def ahead_of_log(self, position: Position, log_time: float) -> str | None:
         assert isinstance(position, dict) and isinstance(position["after"], int)
         after = position["after"]

@@ -11,6 +11,7 @@ import pytest
 from dagster import DagsterInstance
 
 from ol_dagster.adapters import dagster_events
+from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import EventSource, Position
@@ -61,7 +62,7 @@ def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sourc
         return
     with dagster_instance(request.param, tmp_path / "home") as instance:
         yield SourceUnderTest(
-            DagsterEventSource(instance),
+            DagsterEventSource(instance, AssetCatalog(None)),
             lambda: etl.execute_in_process(instance=instance).run_id,
             lambda: (
                 audited.execute_in_process(
@@ -143,7 +144,7 @@ def test_a_start_after_all_history_skips_it(under_test: SourceUnderTest) -> None
 
 def test_a_position_of_another_storage_is_a_clear_error(tmp_path: Path) -> None:
     with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
-        source = DagsterEventSource(instance)
+        source = DagsterEventSource(instance, AssetCatalog(None))
         with pytest.raises(CursorError, match=r"reading strategy.*Reset it"):
             source.read({"strategy": "storage_id", "after": 12}, 10)
         with pytest.raises(CursorError, match="reading strategy"):
@@ -162,10 +163,12 @@ def test_run_facts_are_the_same_on_whichever_page_a_run_begins(
     with dagster_instance(storage, tmp_path / "home") as instance:
         etl.execute_in_process(instance=instance, tags={"team": "data"})
         etl.execute_in_process(instance=instance)
-        kept_along, _ = _read_all(DagsterEventSource(instance), _start(instance), page=3)
+        kept_along, _ = _read_all(
+            DagsterEventSource(instance, AssetCatalog(None)), _start(instance), page=3
+        )
         fresh: list[DagsterRecord] = []
         position = _start(instance)
-        while (batch := DagsterEventSource(instance).read(position, 3)).records:
+        while (batch := DagsterEventSource(instance, AssetCatalog(None)).read(position, 3)).records:
             fresh.extend(batch.records)
             position = batch.position_after(len(batch.records))
     assert len(kept_along) == len(fresh) == 2 * len(ETL_KINDS)
@@ -183,4 +186,4 @@ def test_run_facts_are_the_same_on_whichever_page_a_run_begins(
 
 
 def _start(instance: DagsterInstance) -> Position:
-    return DagsterEventSource(instance).initial_position(0)
+    return DagsterEventSource(instance, AssetCatalog(None)).initial_position(0)

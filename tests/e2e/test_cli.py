@@ -100,9 +100,10 @@ def test_replay_stops_at_the_last_storage_id_asked(home: tuple[Path, DagsterInst
 
 
 def _latest(instance: DagsterInstance) -> int:
+    from ol_dagster.adapters.asset_catalog import AssetCatalog
     from ol_dagster.adapters.dagster_events import DagsterEventSource
 
-    return DagsterEventSource(instance).latest_storage_id()
+    return DagsterEventSource(instance, AssetCatalog(None)).latest_storage_id()
 
 
 def test_tail_prints_what_follows_a_storage_id(home: tuple[Path, DagsterInstance]) -> None:

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY, decode, encode
+from ol_dagster.adapters.json_cursor import decode, encode
 from ol_dagster.domain.errors import CursorError
+from ol_dagster.domain.positions import LEGACY_STRATEGY
 from ol_dagster.domain.translate import Translator
 from tests.support.records import RunWriter
 

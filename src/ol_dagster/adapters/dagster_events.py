@@ -41,10 +41,15 @@ from ol_dagster.adapters.dagster_compat import (
     run_records_cursor,
     warn_once,
 )
-from ol_dagster.adapters.json_cursor import LEGACY_STRATEGY
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.errors import CursorError
-from ol_dagster.domain.ports import Batch, Position
+from ol_dagster.domain.ports import Batch
+from ol_dagster.domain.positions import (
+    GAP_WAIT_SECONDS,
+    GIVEN_UP_WATCH_SECONDS,
+    LEGACY_STRATEGY,
+    Position,
+)
 from ol_dagster.domain.records import (
     NO_RUN_FACTS,
     RUN_END_KINDS,
@@ -112,21 +117,10 @@ _DISCOVERY_TYPES: tuple[_DiscoveryType, ...] = (
     DagsterEventType.RUN_FAILURE,
     DagsterEventType.RUN_CANCELED,
 )
-GAP_WAIT_SECONDS = 60.0
-"""How long a missing storage id holds the reader back before it is taken as never coming.
-
-Dagster writes each event in a short transaction of its own (one INSERT; asset events add a few
-index rows): a healthy commit takes milliseconds, a stalled one (I/O, a descheduled backend, lock
-waits) seconds. An id missing for a minute is, in practice, a rolled-back insert or ids a
-PostgreSQL restart skipped (up to 32 of its sequence cache), which never appear: waiting longer
-would only delay all lineage after such a hole. Set by OL_DAGSTER_GAP_WAIT_SECONDS."""
 _GAPS_KEPT = 1_000
 """At most this many missing ids are remembered; the ones after wait their turn."""
 _MAX_STORAGE_ID = 2**63 - 1
 """Storage ids are 64-bit integers in every Dagster SQL storage."""
-GIVEN_UP_WATCH_SECONDS = 3600.0
-"""How long a storage id given up on is still looked for (one indexed query a tick), and read if it
-appears: an insert that stays open past the wait is not lost unless it stays open for an hour."""
 _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 _SCHEDULED_TIME_TAG = ".dagster/scheduled_execution_time"
@@ -150,7 +144,7 @@ class DagsterEventSource:
     def __init__(
         self,
         instance: DagsterInstance,
-        catalog: AssetCatalog | None = None,
+        catalog: AssetCatalog,
         until_storage_id: int | None = None,
         gap_wait_seconds: float = GAP_WAIT_SECONDS,
         clock: Callable[[], float] = time.time,
@@ -161,7 +155,7 @@ class DagsterEventSource:
         self._instance = instance
         self._gap_wait = gap_wait_seconds
         self._clock = clock
-        self._catalog = catalog if catalog is not None else AssetCatalog(None)
+        self._catalog = catalog
         self._until = until_storage_id
         self._storage = instance.event_log_storage
         self._known_facts: dict[str, _RunFacts] = {}

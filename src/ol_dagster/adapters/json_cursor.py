@@ -16,15 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.errors import CursorError
-from ol_dagster.domain.ports import Position
+from ol_dagster.domain.positions import LEGACY_STRATEGY, Position
 from ol_dagster.domain.run_ids import v1_job_run_id, v1_step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 
 CURSOR_VERSION = 2
 """2: step attempts are named after their job run's start, and starts are taken to the microsecond.
 Open runs and steps of a version-1 cursor keep the ids they were sent under, written into it."""
-LEGACY_STRATEGY = "openlineage-dagster"
-"""The position a taken-over cursor gets: its event source maps it onto its own strategy."""
 
 
 class _Model(BaseModel):

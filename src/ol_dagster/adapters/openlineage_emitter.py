@@ -1,4 +1,4 @@
-"""Emitter over openlineage-python's OpenLineageClient: domain events -> `event_v2` objects."""
+"""Emitter over openlineage-python's OpenLineageClient: each event encoded once (`event_json`)."""
 
 from __future__ import annotations
 
@@ -17,73 +17,23 @@ from urllib.parse import urljoin, urlsplit
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.client import Event
-from openlineage.client.event_v2 import (
-    DatasetEvent,
-    Job,
-    JobEvent,
-    Run,
-    RunEvent,
-    RunState,
-    StaticDataset,
-)
-from openlineage.client.facet_v2 import (
-    JobFacet,
-    RunFacet,
-    documentation_job,
-    error_message_run,
-    job_type_job,
-    nominal_time_run,
-    ownership_job,
-    parent_run,
-    processing_engine_run,
-    source_code_location_job,
-    tags_run,
-)
+from openlineage.client.event_v2 import DatasetEvent, Job, JobEvent, RunEvent
+from openlineage.client.facet_v2 import documentation_job, source_code_location_job
 from openlineage.client.serde import Serde
 from openlineage.client.transport.console import ConsoleTransport
 from openlineage.client.transport.http import HttpTransport
 from openlineage.client.transport.noop import NoopTransport
 from requests.adapters import HTTPAdapter
 
-from ol_dagster.adapters.dataset_facets import (
-    added_facets,
-    dataset_facets,
-    input_dataset,
-    output_dataset,
-    owner,
-)
-from ol_dagster.adapters.event_json import Additions, EventJsonWriter
+from ol_dagster.adapters.client_events import client_event
+from ol_dagster.adapters.event_json import Additions, EventJsonWriter, event_dict, run_event_dict
 from ol_dagster.adapters.http_batch import HttpBatchTransport, post_json
-from ol_dagster.domain.errors import ConfigurationError
-from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
-from ol_dagster.domain.ports import EmitResult
-from ol_dagster.domain.records import JobDocs
-from ol_dagster.version import PRODUCER, __version__
+from ol_dagster.domain.errors import DISABLED, ConfigurationError, NothingConfigured
+from ol_dagster.domain.lineage import Emittable, EventType, LineageEvent
+from ol_dagster.domain.ports import PROBE_JOB, EmitResult
+from ol_dagster.version import PRODUCER
 
 logger = logging.getLogger("ol_dagster")
-
-_RUN_STATES = {
-    EventType.START: RunState.START,
-    EventType.RUNNING: RunState.RUNNING,
-    EventType.COMPLETE: RunState.COMPLETE,
-    EventType.FAIL: RunState.FAIL,
-    EventType.ABORT: RunState.ABORT,
-}
-
-
-DISABLED = (
-    "OpenLineage is disabled (OPENLINEAGE_DISABLED=true, or a noop transport): nothing is sent "
-    "and nothing is marked as sent"
-)
-
-
-class NothingConfigured(ConfigurationError):
-    """The client resolved no transport of the user's: it would print events to its log."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        """Why settings the user gave were not a transport ("" when none were given)."""
 
 
 def build_client() -> OpenLineageClient:
@@ -171,105 +121,8 @@ def _json_text(raw: str) -> str | None:
 
 
 def to_event(event: Emittable, engine_version: str) -> RunEvent | DatasetEvent:
-    if isinstance(event, DatasetObservation):
-        dataset = event.dataset
-        return DatasetEvent(
-            eventTime=event.event_time.isoformat(),
-            dataset=StaticDataset(
-                namespace=dataset.id.namespace, name=dataset.id.name, facets=dataset_facets(dataset)
-            ),
-            producer=PRODUCER,
-        )
-    return to_run_event(event, engine_version)
-
-
-def to_run_event(event: LineageEvent, engine_version: str) -> RunEvent:
-    run_facets: dict[str, RunFacet] = {}
-    if event.parent is not None:
-        parent = event.parent
-        run_facets["parent"] = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=parent.run_id),
-            job=parent_run.Job(namespace=parent.job.namespace, name=parent.job.name),
-            root=parent_run.Root(
-                run=parent_run.RootRun(runId=parent.root_run_id),
-                job=parent_run.RootJob(
-                    namespace=parent.root_job.namespace, name=parent.root_job.name
-                ),
-            ),
-            producer=PRODUCER,
-        )
-    if event.error is not None:
-        run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
-            message=event.error.message,
-            programmingLanguage="python",
-            stackTrace=event.error.stack_trace,
-            producer=PRODUCER,
-        )
-    if event.run_tags:
-        run_facets["tags"] = tags_run.TagsRunFacet(
-            tags=[
-                tags_run.TagsRunFacetFields(key=k, value=v, source="DAGSTER")
-                for k, v in event.run_tags
-            ],
-            producer=PRODUCER,
-        )
-    if event.nominal_time is not None:
-        end = event.nominal_end.isoformat() if event.nominal_end is not None else None
-        run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
-            nominalStartTime=event.nominal_time.isoformat(), nominalEndTime=end, producer=PRODUCER
-        )
-    if event.event_type is EventType.START:
-        run_facets["processing_engine"] = processing_engine_run.ProcessingEngineRunFacet(
-            version=engine_version,
-            name="Dagster",
-            openlineageAdapterVersion=__version__,
-            producer=PRODUCER,
-        )
-    job_facets: dict[str, JobFacet] = {
-        "jobType": job_type_job.JobTypeJobFacet(
-            processingType="BATCH",
-            integration="DAGSTER",
-            jobType=event.job_kind.value,
-            producer=PRODUCER,
-        )
-    }
-    if event.job_docs is not None:
-        job_facets.update(_job_doc_facets(event.job_docs))
-    # the user's own facets, as JSON objects: Serde writes them as they are
-    run_facets.update(added_facets(event.added_run_facets))
-    job_facets.update(added_facets(event.added_job_facets))
-    return RunEvent(
-        eventType=_RUN_STATES[event.event_type],
-        eventTime=event.event_time.isoformat(),
-        run=Run(runId=event.run_id, facets=run_facets),
-        job=Job(namespace=event.job.namespace, name=event.job.name, facets=job_facets),
-        producer=PRODUCER,
-        inputs=[input_dataset(d) for d in event.inputs],
-        outputs=[output_dataset(d) for d in event.outputs],
-    )
-
-
-def _job_doc_facets(docs: JobDocs) -> dict[str, JobFacet]:
-    facets: dict[str, JobFacet] = {}
-    if docs.description:
-        facets["documentation"] = documentation_job.DocumentationJobFacet(
-            description=docs.description, producer=PRODUCER
-        )
-    if docs.owners:
-        facets["ownership"] = ownership_job.OwnershipJobFacet(
-            owners=[
-                ownership_job.Owner(name=name, type=kind) for name, kind in map(owner, docs.owners)
-            ],
-            producer=PRODUCER,
-        )
-    if docs.source_url:
-        facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
-            type="file" if docs.source_path else "url",
-            url=docs.source_url,
-            path=docs.source_path,
-            producer=PRODUCER,
-        )
-    return facets
+    """The client's object of `event`: its JSON (the one mapping, `event_json`), structured."""
+    return client_event(event_dict(event, engine_version))
 
 
 class OpenLineageEmitter:
@@ -529,17 +382,20 @@ class ClientSteps:
         return additions
 
     def _compute(self, event: LineageEvent, names_source: bool) -> Additions:
-        skeleton = to_run_event(
-            LineageEvent(
-                event_type=EventType.RUNNING,
-                event_time=datetime.fromisoformat(_SKELETON_TIME),
-                run_id=_SKELETON_RUN_ID,
-                job=event.job,
-                job_kind=event.job_kind,
-                run_tags=event.run_tags,
-            ),
-            engine_version="",
+        skeleton = client_event(
+            run_event_dict(
+                LineageEvent(
+                    event_type=EventType.RUNNING,
+                    event_time=datetime.fromisoformat(_SKELETON_TIME),
+                    run_id=_SKELETON_RUN_ID,
+                    job=event.job,
+                    job_kind=event.job_kind,
+                    run_tags=event.run_tags,
+                ),
+                engine_version="",
+            )
         )
+        assert isinstance(skeleton, RunEvent)
         run_facets = skeleton.run.facets or {}
         job_facets = skeleton.job.facets = dict(skeleton.job.facets or {})
         if names_source:
@@ -564,7 +420,6 @@ _SOURCE_PLACEHOLDER = source_code_location_job.SourceCodeLocationJobFacet(type="
 """Stands, in a skeleton, for the sourceCodeLocation the event's own job facets carry."""
 
 
-PROBE_JOB = "ol_dagster_doctor"
 _STATUS_HINTS = {
     400: "refused the event as invalid (schema): is the URL an OpenLineage endpoint?",
     401: "refused the credentials (HTTP 401): check OPENLINEAGE_API_KEY",

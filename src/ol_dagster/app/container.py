@@ -16,6 +16,7 @@ from ol_dagster.adapters.openlineage_emitter import (
     OpenLineageEmitter,
     PrintingEmitter,
     build_client,
+    describe,
 )
 from ol_dagster.adapters.user_facets import load_hook
 from ol_dagster.app.settings import load_settings
@@ -58,6 +59,8 @@ class Container(containers.DeclarativeContainer):
     emitter = providers.Singleton(
         OpenLineageEmitter, client=openlineage_client, engine_version=dagster.__version__
     )
+    # The transport the client resolved, for people (`transport` at the call).
+    transport_description = providers.Callable(describe)
     # Dry runs: each event as a JSON line on a stream, nothing sent (`stream=` at the call).
     printing_emitter = providers.Factory(PrintingEmitter, engine_version=dagster.__version__)
     # The user's facets hook, imported once (OL_DAGSTER_FACETS); None when not set.

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ol_dagster.adapters.dagster_events import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
 from ol_dagster.domain.errors import ConfigurationError
+from ol_dagster.domain.positions import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.domain.selection import EXAMPLE as SELECTION_EXAMPLE
 from ol_dagster.domain.selection import Selection, SelectionError
 from ol_dagster.domain.selection import parse as parse_selectors

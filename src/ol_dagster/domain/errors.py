@@ -46,5 +46,20 @@ class ConfigurationError(OlDagsterError):
     """The environment or the arguments configure ol-dagster wrongly."""
 
 
+class NothingConfigured(ConfigurationError):
+    """The client resolved no transport of the user's: it would print events to its log."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """Why settings the user gave were not a transport ("" when none were given)."""
+
+
+DISABLED = (
+    "OpenLineage is disabled (OPENLINEAGE_DISABLED=true, or a noop transport): nothing is sent "
+    "and nothing is marked as sent"
+)
+
+
 class BackendError(OlDagsterError):
     """The OpenLineage backend did not accept events; nothing after them was committed."""

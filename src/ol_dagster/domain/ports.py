@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -44,6 +45,19 @@ class EventSource(Protocol):
 
     def storage_ids_behind(self, position: Position) -> int | None:
         """How far `position` trails the log, in storage ids; None when it cannot tell."""
+        ...
+
+    def latest_storage_id(self) -> int:
+        """The newest storage id of what this source reads (0 for an empty log)."""
+        ...
+
+    def storage_id_done(self, position: Position) -> int | None:
+        """The storage id `position` has read through; None for a position of no strategy."""
+        ...
+
+    def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
+        """Storage ids below what `position` has read that may still commit, each with when it
+        was first missed: a reader caught up to a fixed end waits on these."""
         ...
 
     def gaps_note(self, position: Position) -> str | None:
@@ -92,6 +106,24 @@ class Emitter(Protocol):
 
     def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
         """Send events already written as OpenLineage JSON (dead letters), as `emit` does."""
+        ...
+
+
+PROBE_JOB = "ol_dagster_doctor"
+"""The job of the harmless event `Delivery.probe` sends."""
+
+
+class Delivery(Emitter, Protocol):
+    """An emitter that sends to a configured backend (not a dry run's printer)."""
+
+    @property
+    def disabled(self) -> bool:
+        """The configuration sends nothing (OPENLINEAGE_DISABLED=true, a noop transport)."""
+        ...
+
+    def probe(self, namespace: str) -> str | None:
+        """Sends one harmless event (a JobEvent of job PROBE_JOB in `namespace`); None when the
+        backend accepted it, else why not, in words that say what to fix."""
         ...
 
 
@@ -155,6 +187,18 @@ class FacetsHook(Protocol):
     def facets(self, context: FacetContext) -> AddedFacets: ...
 
 
+class Catalog(Protocol):
+    """How the event source names assets: what it has met that no definition names."""
+
+    @property
+    def undefined(self) -> AbstractSet[AssetKeyPath]: ...
+
+    def undefined_note(self, where: str) -> str:
+        """For people: which assets are named by their key alone, and the setting that fixes
+        it; `where` says which definitions were looked in."""
+        ...
+
+
 class Definitions(Protocol):
     """Definition-time facts of assets and jobs, which the event log does not hold.
 
@@ -175,3 +219,13 @@ class Definitions(Protocol):
     def partition_window(self, job_name: str, partition_key: str) -> tuple[float, float] | None:
         """Start and end (POSIX seconds) of a time partition of the job's."""
         ...
+
+
+class LoadedDefinitions(Definitions, Protocol):
+    """Definitions a process loaded itself (a code location, a workspace), with their size."""
+
+    @property
+    def locations(self) -> int: ...
+
+    @property
+    def assets(self) -> int: ...

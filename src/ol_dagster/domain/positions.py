@@ -7,3 +7,19 @@ from typing import TypeAlias
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 Position: TypeAlias = JsonValue
 """Where a reader is in the event log. Opaque to the domain: only its event source reads it."""
+
+LEGACY_STRATEGY = "openlineage-dagster"
+"""The position a cursor taken over from openlineage-dagster gets (`{"strategy": this, ...}`):
+the event source maps it onto its own strategy."""
+
+GAP_WAIT_SECONDS = 60.0
+"""How long a missing storage id holds the reader back before it is taken as never coming.
+
+Dagster writes each event in a short transaction of its own (one INSERT; asset events add a few
+index rows): a healthy commit takes milliseconds, a stalled one (I/O, a descheduled backend, lock
+waits) seconds. An id missing for a minute is, in practice, a rolled-back insert or ids a
+PostgreSQL restart skipped (up to 32 of its sequence cache), which never appear: waiting longer
+would only delay all lineage after such a hole. Set by OL_DAGSTER_GAP_WAIT_SECONDS."""
+GIVEN_UP_WATCH_SECONDS = 3600.0
+"""How long a storage id given up on is still looked for (one indexed query a tick), and read if it
+appears: an insert that stays open past the wait is not lost unless it stays open for an hour."""

@@ -20,21 +20,20 @@ from urllib.parse import urlsplit
 import click
 from dagster import DagsterInstance
 
-from ol_dagster.adapters.asset_catalog import AssetCatalog
-from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
-from ol_dagster.adapters.dagster_events import DagsterEventSource
-from ol_dagster.adapters.json_cursor import decode
-from ol_dagster.adapters.openlineage_emitter import (
-    DISABLED,
-    PROBE_JOB,
-    OpenLineageEmitter,
-    describe,
-)
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.dead_letters import DeadLetter
-from ol_dagster.domain.errors import AHEAD_OF_LOG_HINT, CursorError, OlDagsterError
-from ol_dagster.domain.ports import DeadLetters, Emitter
+from ol_dagster.domain.errors import AHEAD_OF_LOG_HINT, DISABLED, CursorError, OlDagsterError
+from ol_dagster.domain.ports import (
+    PROBE_JOB,
+    Catalog,
+    DeadLetters,
+    Delivery,
+    Emitter,
+    EventSource,
+    LoadedDefinitions,
+)
+from ol_dagster.domain.run_state import TailState
 from ol_dagster.version import __version__
 
 
@@ -118,10 +117,10 @@ def _definitions_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _local_definitions(container: Container, **target: Any) -> RepositoryDefinitions:
+def _local_definitions(container: Container, **target: Any) -> LoadedDefinitions:
     """The code locations the command is given (-w/-m/-f, else ./workspace.yaml), loaded here."""
     try:
-        local: RepositoryDefinitions = container.workspace(**target)
+        local: LoadedDefinitions = container.workspace(**target)
     except OlDagsterError:
         raise
     except Exception as error:  # noqa: BLE001  (the user's code failed to import: one line)
@@ -131,15 +130,15 @@ def _local_definitions(container: Container, **target: Any) -> RepositoryDefinit
     return local
 
 
-def _catalog(container: Container, **target: Any) -> AssetCatalog:
+def _catalog(container: Container, **target: Any) -> Catalog:
     """Assets named as the sensor names them: from the definitions of every code location the
     command is given, then the webserver's (OL_DAGSTER_GRAPHQL_URL)."""
     local = _local_definitions(container, **target)
-    catalog: AssetCatalog = container.asset_catalog(definitions=container.definitions(local=local))
+    catalog: Catalog = container.asset_catalog(definitions=container.definitions(local=local))
     return catalog
 
 
-def _note_undefined(container: Container, catalog: AssetCatalog) -> None:
+def _note_undefined(container: Container, catalog: Catalog) -> None:
     if catalog.undefined and not container.settings().ol_dagster_graphql_url:
         where = "the code locations given (-w/-m/-f, else ./workspace.yaml)"
         click.echo(f"note: {catalog.undefined_note(where)}", err=True)
@@ -148,11 +147,11 @@ def _note_undefined(container: Container, catalog: AssetCatalog) -> None:
 def _source(
     container: Container,
     instance: DagsterInstance,
-    catalog: AssetCatalog,
+    catalog: Catalog,
     until_storage_id: int | None = None,
-) -> DagsterEventSource:
+) -> EventSource:
     """The event source as the sensor builds it."""
-    source: DagsterEventSource = container.event_source(
+    source: EventSource = container.event_source(
         instance=instance, catalog=catalog, until_storage_id=until_storage_id
     )
     return source
@@ -179,7 +178,7 @@ class _StateSlot:
 
 
 def _run(
-    source: DagsterEventSource,
+    source: EventSource,
     slot: _StateSlot,
     emitter: Emitter,
     container: Container,
@@ -263,7 +262,9 @@ def replay(
                     )
                     sent, read = sent + report.events_emitted, read + report.records_read
                     set_aside += report.dead_letters
-                    progress.update(_done_until(slot, from_storage_id) - progress.pos)
+                    progress.update(
+                        _done_until(container, source, slot, from_storage_id) - progress.pos
+                    )
                     if report.stopped_because:
                         raise click.ClickException(
                             f"{report.stopped_because}. {sent} events were sent; run the same "
@@ -298,7 +299,7 @@ REPLAY = "replay"
 def _sending_emitter(container: Container) -> Emitter:
     """The emitter of a command that sends: refused when the client sends nothing, since the
     command would otherwise count history as sent."""
-    emitter: OpenLineageEmitter = container.emitter()
+    emitter: Delivery = container.emitter()
     if emitter.disabled:
         raise click.ClickException(
             "OpenLineage is disabled (OPENLINEAGE_DISABLED=true, or a noop transport): nothing "
@@ -308,12 +309,21 @@ def _sending_emitter(container: Container) -> Emitter:
     return emitter
 
 
-def _done_until(slot: _StateSlot, start: int) -> int:
+def _done_until(container: Container, source: EventSource, slot: _StateSlot, start: int) -> int:
     """How far a replay has gone, in storage ids (of the run-status index on sharded storage)."""
-    text = slot.read()
-    position = decode(text, now=time.time()).position if text else None
-    done = DagsterEventSource.storage_id_done(position)
+    state = _decoded(container, slot.read())
+    done = source.storage_id_done(state.position) if state is not None else None
     return start if done is None else done
+
+
+def _decoded(container: Container, text: str | None) -> TailState | None:
+    """A cursor's text (the sensor's, a state file's) as the state it holds."""
+    state: TailState | None = container.cursor_store(read=lambda: text, write=_read_only).load()
+    return state
+
+
+def _read_only(text: str) -> None:
+    raise AssertionError("a cursor read to be looked at is never written")
 
 
 @cli.command()
@@ -387,7 +397,9 @@ def doctor(sensor_name: str, **target: Any) -> None:
         catalog, trouble = _check_definitions(container, target)
         problems += trouble
         problems += _check_transport(container)
-        problems += _check_cursor(instance, sensor_name, _source(container, instance, catalog))
+        problems += _check_cursor(
+            container, instance, sensor_name, _source(container, instance, catalog)
+        )
         problems += _check_dead_letters(container, instance, sensor_name)
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
@@ -430,7 +442,7 @@ def _check_sensor(instance: DagsterInstance, sensor_name: str) -> int:
     return 1
 
 
-def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[AssetCatalog, int]:
+def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[Catalog, int]:
     """Which asset definitions the commands name assets from, and what loading them cost."""
     started = time.monotonic()
     local = _local_definitions(container, **target)
@@ -449,7 +461,7 @@ def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[As
             _say("graphql", str(error), ok=False)
             return container.asset_catalog(definitions=local), 1
         _say("graphql", f"{url} answered in {time.monotonic() - started:.2f} s")
-    catalog: AssetCatalog = container.asset_catalog(definitions=definitions)
+    catalog: Catalog = container.asset_catalog(definitions=definitions)
     return catalog, 0
 
 
@@ -463,16 +475,20 @@ def _check_transport(container: Container) -> int:
     except OlDagsterError as error:
         _say("transport", str(error), ok=False)
         return 1
-    emitter: OpenLineageEmitter = container.emitter()
+    emitter: Delivery = container.emitter()
     if emitter.disabled:
         _say("transport", f"{DISABLED}: unset OPENLINEAGE_DISABLED to send", ok=False)
         return 1
     url = getattr(transport, "url", None)
+    described = container.transport_description(transport)
     if not isinstance(url, str):
-        _say("transport", f"{describe(transport)} (the backend is not checked for this transport)")
+        _say("transport", f"{described} (the backend is not checked for this transport)")
         return 0
     parts = urlsplit(url)
-    _say("transport", f"{describe(transport)} (credentials, if any, not shown)")
+    _say(
+        "transport",
+        f"{described} (credentials, if any, not shown)",
+    )
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((parts.hostname or "", port), timeout=5):
@@ -509,17 +525,20 @@ def _check_dead_letters(container: Container, instance: DagsterInstance, name: s
     return 1
 
 
-def _check_cursor(instance: DagsterInstance, sensor_name: str, source: DagsterEventSource) -> int:
+def _check_cursor(
+    container: Container, instance: DagsterInstance, sensor_name: str, source: EventSource
+) -> int:
     states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
     cursor = next((getattr(s.instigator_data, "cursor", None) for s in states), None)
     if not cursor:
         _say("cursor", f"sensor {sensor_name!r} has no cursor yet (it has not ticked)")
         return 0
     try:
-        state = decode(cursor, now=time.time())
+        state = _decoded(container, cursor)
     except OlDagsterError as error:
         _say("cursor", str(error), ok=False)
         return 1
+    assert state is not None  # the cursor is not empty
     try:
         ids_behind = source.storage_ids_behind(state.position)
         waiting = source.gaps_note(state.position)

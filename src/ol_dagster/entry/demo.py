@@ -39,8 +39,8 @@ from dagster import (
     op,
 )
 
-from ol_dagster.adapters.openlineage_emitter import NothingConfigured, build_client, describe
-from ol_dagster.domain.errors import OlDagsterError
+from ol_dagster.app.container import Container
+from ol_dagster.domain.errors import NothingConfigured, OlDagsterError
 from ol_dagster.entry.sensor import openlineage_sensor
 
 MAX_TICKS = 100
@@ -219,13 +219,15 @@ def _users_transport() -> str | None:
     """The transport the user's OpenLineage configuration resolves to; None when it names none
     (the demo then writes to a file)."""
     try:
-        client = build_client()
+        container = Container()
+        client = container.openlineage_client()
     except NothingConfigured as error:
         if error.reason:  # settings that meant a transport, and are not one: say so
             print(f"Your OpenLineage settings name no transport{error.reason}.", flush=True)
         return None
     try:
-        return describe(client.transport)
+        description: str = container.transport_description(client.transport)
+        return description
     finally:
         client.close()  # the sensor builds its own
 

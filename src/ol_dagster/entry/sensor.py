@@ -12,10 +12,9 @@ from dagster import (
     sensor,
 )
 
-from ol_dagster.adapters.openlineage_emitter import DISABLED
 from ol_dagster.app.container import Container
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
-from ol_dagster.domain.errors import BackendError, ConfigurationError
+from ol_dagster.domain.errors import DISABLED, BackendError, ConfigurationError
 from ol_dagster.domain.ports import Definitions, EventSource
 
 DEFAULT_DESCRIPTION = "Sends OpenLineage events for Dagster runs, steps and assets."
