@@ -17,6 +17,7 @@ import importlib
 import pkgutil
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -47,44 +48,59 @@ def _facet_classes() -> dict[str, type[BaseFacet]]:
     return found
 
 
+_Convert = Callable[[Any], Any]
+
+
 @cache
-def _fields(cls: type) -> tuple[tuple[str, str, Any], ...]:
-    """(JSON key, argument name, type) of each field `cls` is built with."""
+def _plan(cls: type) -> tuple[frozenset[str], tuple[tuple[str, str, _Convert], ...]]:
+    """The JSON keys `cls` takes, and (JSON key, argument name, converter) of each field it is
+    built with: worked out once per class from its attrs fields and type hints."""
     hints = typing.get_type_hints(cls)
-    return tuple(
-        (field.name, getattr(field, "alias", None) or field.name.lstrip("_"), hints[field.name])
+    fields = tuple(
+        (
+            field.name,
+            getattr(field, "alias", None) or field.name.lstrip("_"),
+            _converter(hints[field.name]),
+        )
         for field in attr.fields(cls)
         if field.init
     )
+    return frozenset(key for key, _, _ in fields) | {"_schemaURL", "schemaURL"}, fields
 
 
 def _structure(cls: type, value: JsonDict) -> Any:
-    fields = _fields(cls)
-    if not set(value) <= {key for key, _, _ in fields} | {"_schemaURL", "schemaURL"}:
+    keys, fields = _plan(cls)
+    if not keys.issuperset(value):
         return value  # fields the class lacks: kept as JSON
-    arguments = {name: _value(kind, value[key]) for key, name, kind in fields if key in value}
-    return cls(**arguments)
+    return cls(**{name: convert(value[key]) for key, name, convert in fields if key in value})
 
 
-def _value(kind: Any, value: Any) -> Any:
-    """`value` (JSON) as the type `kind` of the field it is for."""
-    if value is None:
-        return None
+def _same(value: Any) -> Any:
+    return value
+
+
+@cache
+def _converter(kind: Any) -> _Convert:
+    """How a JSON value becomes the type `kind` of the field it is for (None stays None)."""
     origin, arguments = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         real = [a for a in arguments if a is not type(None)]
-        return _value(real[0], value) if len(real) == 1 else value
+        if len(real) != 1:
+            return _same
+        inner = _converter(real[0])
+        return lambda value: None if value is None else inner(value)
     if origin is list:
-        return [_value(arguments[0], item) for item in value]
+        item = _converter(arguments[0])
+        return lambda value: [item(v) for v in value]
     if origin is dict:
         if isinstance(arguments[1], type) and issubclass(arguments[1], BaseFacet):
-            return {name: _facet(facet) for name, facet in value.items()}
-        return value
+            return lambda value: {name: _facet(facet) for name, facet in value.items()}
+        return _same
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(value)
-    if isinstance(kind, type) and attr.has(kind) and isinstance(value, dict):
-        return _structure(kind, value)
-    return value
+        return kind
+    if isinstance(kind, type) and attr.has(kind):
+        return lambda value: _structure(kind, value) if isinstance(value, dict) else value
+    return _same
 
 
 def _facet(value: Any) -> Any:
