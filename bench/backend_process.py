@@ -2,7 +2,8 @@
 that measures.
 
 The child serves on a free port of 127.0.0.1, prints it, then answers one command per line on
-its stdin (`count`: events received; `reset`: forget them) and exits when stdin closes, so it
+its stdin (`count`: events received; `reset`: forget them; `delay S`: answer each request S
+seconds after it arrives) and exits when stdin closes, so it
 never outlives the benchmark.
 """
 
@@ -52,6 +53,10 @@ class BackendProcess:
     def reset(self) -> None:
         self._ask("reset")
 
+    def answer_after(self, seconds: float) -> None:
+        """Answers each request this long after it arrives, as a backend across a network."""
+        self._ask(f"delay {seconds}")
+
     def close(self) -> None:
         if self._child.poll() is None:
             self._child.kill()
@@ -82,8 +87,12 @@ def serve() -> None:
     print(f"http://127.0.0.1:{port}", flush=True)
     threading.Thread(target=loop.run_forever, daemon=True).start()
     for line in sys.stdin:
-        if line.strip() == "reset":
+        command, _, argument = line.strip().partition(" ")
+        if command == "reset":
             counter.events = 0
+            answer = "ok"
+        elif command == "delay":
+            counter.delay = float(argument)
             answer = "ok"
         else:
             answer = str(counter.events)
@@ -93,6 +102,7 @@ def serve() -> None:
 class _Counter:
     def __init__(self) -> None:
         self.events = 0
+        self.delay = 0.0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -107,6 +117,8 @@ class _Counter:
                     body = gzip.decompress(body)
                 payload = json.loads(body)
                 self.events += len(payload) if isinstance(payload, list) else 1
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(_OK)
                 if headers.get(b"connection", b"").lower() == b"close":
                     break

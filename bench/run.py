@@ -73,6 +73,8 @@ def machine() -> str:
 def domain_figures(repeat: int) -> None:
     rate = translation.bench_translation(repeat)
     print(f"domain translation: {rate:,.0f} records/s (2,000 runs of a 10-op job)")
+    for way, micros in translation.encoding_costs(repeat).items():
+        print(f"encoding an event, {way}: {micros:,.1f} µs")
     for strategy, size in translation.cursor_sizes(1_000).items():
         print(f"cursor with 1,000 open runs, {strategy}: {size:,} bytes ({size / 1000:.0f} a run)")
 

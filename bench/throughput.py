@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from openlineage.client import OpenLineageClient
 
@@ -30,6 +30,8 @@ PAGE = 500
 SENSOR_PAGE = 30
 """The sensor's default `record_filter_limit`."""
 EMIT_THREADS = 4
+REMOTE_SECONDS = 0.005
+"""How long the backend takes to answer in the emission figures of a remote backend."""
 
 
 def _line(label: str, rate: Rate, unit: str, versus: Rate | None = None, base: str = "") -> None:
@@ -75,6 +77,14 @@ def storage_figures(
     if raw.count != expected.records:
         print(f"  note: raw read found {raw.count:,} records, the catch-up {expected.records:,}")
     _line("raw read (Dagster API, EVENT_TYPES filter)", raw, "records/s")
+    raw_page = median_rate(lambda: raw_read(instance, SENSOR_PAGE), repeat)
+    _line(
+        f"raw read, page {SENSOR_PAGE}: the ceiling of any reader at the default",
+        raw_page,
+        "records/s",
+        raw,
+        "raw",
+    )
     _line(
         "DagsterEventSource.read alone",
         median_rate(lambda: source_read(instance, PAGE), repeat),
@@ -88,6 +98,17 @@ def storage_figures(
         "records/s",
         raw,
         "raw",
+    )
+    discard_page = median_rate(
+        lambda: catch_up(instance, DiscardEmitter(), SENSOR_PAGE).records, repeat
+    )
+    _line(
+        f"catch-up, discarding emitter, page {SENSOR_PAGE}", discard_page, "records/s", raw, "raw"
+    )
+    print(
+        f"  one page of {SENSOR_PAGE}: {_page_ms(raw_page):.1f} ms the raw read, "
+        f"{_page_ms(discard_page):.1f} ms read, translated and its cursor saved "
+        f"(of {PAGE}: {_page_ms(raw, PAGE):.1f} ms raw)"
     )
     checked = _Checked(backlog, backend, expected)
 
@@ -129,6 +150,10 @@ def storage_figures(
     _memory(backlog)
 
 
+def _page_ms(rate: Rate, page: int = SENSOR_PAGE) -> float:
+    return 1000 * page / rate.per_second
+
+
 def _memory(backlog: Backlog) -> None:
     cursor = StringCursor()
     peak = python_peak_bytes(lambda: catch_up(backlog.instance, DiscardEmitter(), PAGE, cursor))
@@ -146,28 +171,50 @@ def emission_figures(backend: BackendProcess, runs: int, repeat: int) -> None:
         f"to the backend process"
     )
 
-    def check(sent: int) -> None:
-        received = backend.received()
-        backend.reset()
-        if received != sent or sent != len(events):
-            raise RuntimeError(f"emitted {len(events):,} events, the backend has {received:,}")
-
     def rate(action: Callable[[], int]) -> Rate:
+        return rate_of(events, action)
+
+    def rate_of(sent: Sequence[object], action: Callable[[], int]) -> Rate:
+        def check(count: int) -> None:
+            received = backend.received()
+            backend.reset()
+            if received != count or count != len(sent):
+                raise RuntimeError(f"emitted {len(sent):,} events, the backend has {received:,}")
+
         backend.reset()
         return median_rate(action, repeat, check)
 
     one = emitter_of(stock_client(backend.url))
     single = rate(lambda: emit_all(one, events))
-    _line("one by one, stock client", single, "events/s")
+    _line("one by one, stock http", single, "events/s")
     clients: list[OpenLineageClient] = [stock_client(backend.url) for _ in range(EMIT_THREADS)]
     threaded = rate(lambda: emit_in_threads(events, clients))
     _line(
-        f"{EMIT_THREADS} threads, a client each, runs split among them",
+        f"{EMIT_THREADS} threads, an emitter each, runs split among them",
         threaded,
         "events/s",
         single,
         "one by one",
     )
+    remote = events[: len(events) // 4]
+    backend.answer_after(REMOTE_SECONDS)
+    try:
+        _line(
+            f"one by one, stock http, a backend answering after {REMOTE_SECONDS * 1000:.0f} ms",
+            rate_of(remote, lambda: emit_all(one, remote)),
+            "events/s",
+            single,
+            "one by one",
+        )
+        _line(
+            f"batched, a backend answering after {REMOTE_SECONDS * 1000:.0f} ms",
+            rate_of(remote, lambda: emit_all(emitter_of(batch_client(backend.url)), remote)),
+            "events/s",
+            single,
+            "one by one",
+        )
+    finally:
+        backend.answer_after(0)
     batched = emitter_of(batch_client(backend.url))
     _line(
         f"batched, HttpBatchTransport ({BATCH_SIZE} a request)",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from openlineage.client.serde import Serde
+
 from bench.measure import median_rate
 from ol_dagster.adapters.dagster_events import GLOBAL, PER_RUN
+from ol_dagster.adapters.event_json import EventJsonWriter
 from ol_dagster.adapters.json_cursor import encode
+from ol_dagster.adapters.openlineage_emitter import to_event
 from ol_dagster.domain.lineage import LineageEvent
 from ol_dagster.domain.ports import Position
 from ol_dagster.domain.records import DagsterRecord
@@ -49,6 +53,34 @@ def lineage_events(runs: int, steps: int) -> list[LineageEvent]:
     """The events of `runs` runs of a `steps`-op job, as the catch-up would emit them."""
     events, _, _ = Translator("default").translate_all(RunState(), synthetic_records(runs, steps))
     return [event for event in events if isinstance(event, LineageEvent)]  # all of them
+
+
+def encoding_costs(repeat: int) -> dict[str, float]:
+    """Microseconds an event of each way to write an event as OpenLineage JSON: the one
+    mapping (`event_json`, shared parts' text kept per batch), and building the client's
+    objects from it and writing them with the client's Serde (what other transports get)."""
+    events = lineage_events(runs=200, steps=10)
+
+    def written() -> int:
+        writer = EventJsonWriter(ENGINE)
+        for event in events:
+            writer.json(event)
+        return len(events)
+
+    def client_objects() -> int:
+        for event in events:
+            Serde.to_json(to_event(event, ENGINE))
+        return len(events)
+
+    return {
+        "event_json (the one mapping), text of shared parts kept": 1e6
+        / median_rate(written, repeat).per_second,
+        "the client's objects built from it, written by Serde": 1e6
+        / median_rate(client_objects, repeat).per_second,
+    }
+
+
+ENGINE = "bench"
 
 
 def cursor_sizes(open_runs: int) -> dict[str, int]:

@@ -87,8 +87,11 @@ class JsonPoster:
         self._pool: HTTPConnectionPool | None = None
         self._ready = False
 
-    def _set_up(self) -> None:
-        """At the first request, once the emitter has mounted its adapter (no retries)."""
+    def open(self) -> None:
+        """Looks up the adapter's pool, once: at the first request, or before requests are
+        sent from several threads; after the emitter has mounted its adapter (no retries)."""
+        if self._ready:
+            return
         self._ready = True
         transport, url = self._transport, self._url
         session = transport.session
@@ -124,8 +127,7 @@ class JsonPoster:
 
     def post(self, text: str) -> None:
         """Raises unless the backend accepted it (a 2xx answer)."""
-        if not self._ready:
-            self._set_up()
+        self.open()
         if self._pool is None:
             post_json(self._transport, self._url, text)
             return
