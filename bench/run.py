@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({built_log.build_seconds / max(built_log.runs, 1):.2f} s a run), "
                 f"{built_log.all_records:,} event-log records of all types"
             )
-        print(f"backend: LineageBackend in its own process at {backend.url}")
+        print(f"backend: an asyncio HTTP server in its own process at {backend.url}")
         for built_log in backlogs:
             throughput.storage_figures(built_log, backend, args.repeat, slow)
         throughput.emission_figures(backend, EMISSION_RUNS, args.repeat)

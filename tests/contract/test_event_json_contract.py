@@ -283,6 +283,21 @@ def test_the_client_objects_built_from_the_json_give_it_back(events: list[Emitta
                 assert built.run.facets["parent"].root.job.name == event.parent.root_job.name
 
 
+@settings(max_examples=60, deadline=None)
+@given(events=_batches())
+def test_dataset_reduction_and_filters_work_on_the_client_objects(events: list[Emittable]) -> None:
+    """The client's steps read typed values deep in an event (column lineage's fields, say):
+    every event goes through `client.emit` with dataset reduction and a filter configured."""
+    config = {
+        "dataset": {"reducing_enabled": True},
+        "filters": [{"type": "exact", "match": "never_this_job"}],
+    }
+    client, wire = _client(config)
+    for event in events:
+        client.emit(to_event(event, ENGINE))
+    assert len(wire.sent) == len(events)
+
+
 @settings(max_examples=100, deadline=None)
 @given(events=_batches())
 def test_the_printing_emitter_writes_what_serde_writes(events: list[Emittable]) -> None:

@@ -104,3 +104,32 @@ def test_gzip_bodies_arrive_whole(backend: LineageBackend) -> None:
     _poster(transport, backend).post(big)
     assert backend.received == [json.loads(big)]
     assert backend.headers[0]["Content-Encoding"] == "gzip"
+
+
+def test_headers_merge_as_requests_merges_them_whatever_their_case(
+    backend: LineageBackend,
+) -> None:
+    """Custom header names from OPENLINEAGE__ variables arrive lowercased: one Authorization
+    goes out, the custom one, as requests sends it."""
+    transport = _transport(
+        backend,
+        auth={"type": "api_key", "apiKey": "s3cret-key"},
+        custom_headers={"authorization": "Basic b3RoZXI=", "accept": "application/json"},
+    )
+    poster = _poster(transport, backend)
+    poster.post(EVENT)
+    assert poster.uses_pool
+    sent = backend.headers[0]
+    authorizations = [v for k, v in sent.items() if k.lower() == "authorization"]
+    accepts = [v for k, v in sent.items() if k.lower() == "accept"]
+    assert authorizations == ["Basic b3RoZXI="]
+    assert accepts == ["application/json"]
+
+
+def test_session_auth_or_cookies_are_left_to_requests(backend: LineageBackend) -> None:
+    transport = _transport(backend)
+    transport.session.cookies.set("AWSALB", "sticky")
+    poster = _poster(transport, backend)
+    poster.post(EVENT)
+    assert not poster.uses_pool
+    assert backend.headers[0]["Cookie"] == "AWSALB=sticky"

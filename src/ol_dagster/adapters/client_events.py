@@ -95,7 +95,8 @@ def _converter(kind: Any) -> _Convert:
     if origin is dict:
         if isinstance(arguments[1], type) and issubclass(arguments[1], BaseFacet):
             return lambda value: {name: _facet(facet) for name, facet in value.items()}
-        return _same
+        each = _converter(arguments[1])  # column lineage's fields, say
+        return lambda value: {name: each(item) for name, item in value.items()}
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind
     if isinstance(kind, type) and attr.has(kind):

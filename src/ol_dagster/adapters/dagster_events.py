@@ -177,8 +177,9 @@ class DagsterEventSource:
         self._known_facts: dict[str, _RunFacts] = {}
         self._upcoming: dict[str, DagsterRun] = {}
         """Started runs fetched ahead (`RUNS_AHEAD`), by id, until a page meets them."""
-        self._contiguous = (0, 0)
-        """Every storage id in (first, last] was committed when last listed."""
+        self._listed: tuple[int, int, list[int]] = (0, 0, [])
+        """(first, last, ids): the storage ids in (first, last] committed when last listed,
+        in order."""
         self.strategy = PER_RUN if self._storage.is_run_sharded else GLOBAL
         self._gaps_possible = self.strategy == GLOBAL and commits_out_of_id_order(self._storage)
         logger.info(
@@ -297,24 +298,25 @@ class DagsterEventSource:
         """Whether every storage id in (`after`, `upto`] is committed and each of a type read
         here is in `read` (the page): from what was listed before the page's query (committed
         then, so the page has it), or from one query that lists `COMMITTED_AHEAD` ids past
-        `upto` too. An id once committed stays so (or is deleted with its run, never read)."""
-        first, last = self._contiguous
-        if first <= after and upto <= last:
-            return True
-        listed = committed_ids(self._storage, after, upto + COMMITTED_AHEAD)
-        if listed is None:  # pragma: no cover - a storage that is not SQL
-            return False
-        through = after
-        while through + 1 in listed:
-            through += 1
-        self._contiguous = (after, through)
-        # listed after the page's query: one committed in between is not in the page
-        committed_since = any(
-            t in _EVENT_TYPE_VALUES and i not in read
-            for i, t in listed.items()
-            if after < i <= upto
-        )
-        return upto <= through and not committed_since
+        `upto` too, kept for the pages after. An id once committed stays so (or is deleted
+        with its run, and never read); one missing (a hole a deleted run left, an insert in
+        flight) sends the page the slow way, one small query, as before the listing."""
+        first, last, ids = self._listed
+        if not (first <= after and upto <= last):
+            listed = committed_ids(self._storage, after, upto + COMMITTED_AHEAD)
+            if listed is None:  # pragma: no cover - a storage that is not SQL
+                return False
+            self._listed = (after, upto + COMMITTED_AHEAD, sorted(listed))
+            ids = self._listed[2]
+            # listed after the page's query: one committed in between is not in the page
+            if any(
+                t in _EVENT_TYPE_VALUES and i not in read
+                for i, t in listed.items()
+                if after < i <= upto
+            ):
+                return False
+        committed = bisect.bisect_right(ids, upto) - bisect.bisect_right(ids, after)
+        return committed == upto - after
 
     def _committed_late(
         self, given_up: Sequence[int]

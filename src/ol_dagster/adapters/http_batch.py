@@ -27,6 +27,8 @@ import urllib3
 from openlineage.client.serde import Serde
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
 from requests.utils import select_proxy
 from urllib3 import HTTPConnectionPool
 
@@ -99,25 +101,33 @@ class JsonPoster:
         settings = session.merge_environment_settings(
             url, {}, None, transport.verify, transport.cert
         )
+        self._prepared = session.prepare_request(requests.Request("POST", url, data=b"{}"))
         plain = (
             isinstance(adapter, HTTPAdapter)
             and type(adapter) is HTTPAdapter
             and transport.config.adapter is None
             and not any(session.hooks.get("response", ()))
+            and not any(self._prepared.hooks.get("response", ()))
             and select_proxy(url, settings["proxies"]) is None
+            # auth of the session or netrc (it overrides the transport's header), cookies
+            and "Authorization" not in self._prepared.headers
+            and "Cookie" not in self._prepared.headers
         )
         if not plain or not isinstance(adapter, HTTPAdapter):
             return
-        self._prepared = session.prepare_request(requests.Request("POST", url, data=b"{}"))
-        self._headers = {
-            k: v if isinstance(v, str) else v.decode("latin-1")
-            for k, v in self._prepared.headers.items()
-            if k.lower() not in ("content-length", "content-type")
-        }
+        self._headers = CaseInsensitiveDict(
+            {
+                k: v if isinstance(v, str) else v.decode("latin-1")
+                for k, v in self._prepared.headers.items()
+                if k.lower() not in ("content-length", "content-type")
+            }
+        )
         self._adapter = adapter
-        self._pool = adapter.get_connection_with_tls_context(
+        pool = adapter.get_connection_with_tls_context(
             self._prepared, settings["verify"], proxies=settings["proxies"], cert=settings["cert"]
         )
+        adapter.cert_verify(pool, url, settings["verify"], settings["cert"])  # as `send` does
+        self._pool = pool
         self._path = adapter.request_url(self._prepared, settings["proxies"])
 
     @property
@@ -141,7 +151,7 @@ class JsonPoster:
                     "POST",
                     self._path,
                     body=body,
-                    headers={**self._headers, **headers},
+                    headers=CaseInsensitiveDict({**self._headers, **headers}),
                     redirect=False,
                     assert_same_host=False,
                     preload_content=False,
@@ -154,6 +164,9 @@ class JsonPoster:
             if 200 <= answer.status < 300:
                 answer.drain_conn()
                 answer.release_conn()
+                if "Set-Cookie" in answer.headers:  # kept, and sent from now on, by requests
+                    extract_cookies_to_jar(self._transport.session.cookies, self._prepared, answer)
+                    self._pool = None
                 return
             response = self._adapter.build_response(self._prepared, answer)
             response.content  # noqa: B018  (read, as requests does, before the connection goes)
