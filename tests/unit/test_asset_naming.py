@@ -30,6 +30,13 @@ def _catalog(
             DatasetId("abfss://c@acct.dfs.core.windows.net", "x/y"),
         ),
         ("file:///data/orders.csv", DatasetId("file", "/data/orders.csv")),
+        ("file://localhost/data/orders.csv", DatasetId("file", "/data/orders.csv")),
+        # a share on another host keeps its host (OpenLineage's remote file system)
+        ("file://filer/exports/orders.csv", DatasetId("file://filer", "/exports/orders.csv")),
+        (
+            "wasbs://c@acct.blob.core.windows.net/x/y",
+            DatasetId("wasbs://c@acct.blob.core.windows.net", "x/y"),
+        ),
         ("/data/orders.csv", DatasetId("file", "/data/orders.csv")),
         (
             "hdfs://namenode:8020/warehouse/orders",

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dagster import AssetKey, MultiPartitionKey
+from openlineage.client.naming import dataset as naming
 
 from ol_dagster.adapters.dagster_definitions import (
     facts_of_metadata,
@@ -156,7 +157,7 @@ class AssetCatalog:
         kinds = ([facts.storage_kind] if facts.storage_kind else []) + sorted(facts.kinds)
         for kind in kinds:
             if kind == "bigquery":
-                return DatasetId("bigquery", facts.table_name)
+                return _bigquery(facts.table_name)
             if kind in self._storage_namespaces:
                 return DatasetId(self._storage_namespaces[kind], facts.table_name)
         return None
@@ -192,6 +193,16 @@ class AssetCatalog:
         return replace(self.dataset(key), checks=(CheckResult(name, passed, severity),))
 
 
+def _bigquery(table_name: str) -> DatasetId:
+    """`project.dataset.table`, as the convention names a BigQuery table (a name of other
+    parts is kept as given)."""
+    parts = table_name.split(".")
+    if len(parts) == 3 and all(p.strip() for p in parts):
+        table = naming.BigQuery(*parts)
+        return DatasetId(table.get_namespace(), table.get_name())
+    return DatasetId("bigquery", table_name)
+
+
 def _integer(entry: Any) -> int | None:
     value = metadata_value(entry)
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -200,8 +211,12 @@ def _integer(entry: Any) -> int | None:
 def _uri_id(uri: str) -> DatasetId:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
-    if scheme in ("", "file"):
-        return DatasetId("file", parts.path or uri)
+    try:
+        named = _named(scheme, parts.hostname or "", parts.port, parts.netloc, parts.path or uri)
+    except ValueError:  # the convention's own checks: an empty bucket, key or path
+        named = None
+    if named is not None:
+        return DatasetId(named.get_namespace(), named.get_name())
     # Host and port only, so that credentials in a URI never become part of a dataset's name;
     # except on Azure, where `container@account` is the name (no credential goes there).
     authority = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
@@ -210,6 +225,32 @@ def _uri_id(uri: str) -> DatasetId:
     if scheme in _OBJECT_STORES:
         return DatasetId(f"{scheme}://{authority}", parts.path.lstrip("/"))
     return DatasetId(f"{scheme}://{authority}", parts.path or "/")
+
+
+def _named(
+    scheme: str, host: str, port: int | None, netloc: str, path: str
+) -> naming.DatasetNaming | None:
+    """The dataset as OpenLineage's naming convention names it (openlineage-python's
+    `naming`), where the convention covers the URI; None elsewhere. Object keys and paths are
+    given without their leading slash (the convention's `{object key}`), except on a file
+    system."""
+    key = path.lstrip("/")
+    if scheme in ("", "file"):
+        local = not host or host == "localhost"
+        return naming.LocalFileSystem(path) if local else naming.RemoteFileSystem(host, path)
+    if scheme == "s3":
+        return naming.S3(host, key)
+    if scheme == "gs":
+        return naming.GCS(host, key)
+    if scheme == "hdfs" and port is not None:
+        return naming.HDFS(host, str(port), key)
+    container, _, service = netloc.partition("@")
+    if scheme == "abfss" and service.endswith(_ADLS):
+        return naming.ABFSS(container, service.removesuffix(_ADLS), key)
+    return None
+
+
+_ADLS = ".dfs.core.windows.net"
 
 
 def _column_lineage(
