@@ -79,9 +79,10 @@ class JsonPoster:
     when it is made (one per page), and sends each text through the adapter's pool with the
     same headers, auth (a token provider is still asked per request), TLS settings and
     timeout (read per request: the emitter cuts it to the tick's deadline), and the adapter's
-    own retry setting. Where a request would need more than that,
-    it goes through `post_json`: a proxy, an adapter or hooks of the user's, a redirect.
-    Errors are those `requests` raises, so that they are judged alike.
+    own retry setting. Where a request needs more than that, it goes through `post_json`: a
+    proxy, an adapter or hooks of the user's, session auth or netrc, cookies (from the first
+    answer that sets one on), a 307 or 308 redirect. Errors are those `requests` raises, so
+    that they are judged alike.
     """
 
     def __init__(self, transport: HttpTransport, url: str) -> None:
@@ -90,8 +91,8 @@ class JsonPoster:
         self._ready = False
 
     def open(self) -> None:
-        """Looks up the adapter's pool, once: at the first request, or before requests are
-        sent from several threads; after the emitter has mounted its adapter (no retries)."""
+        """Looks up the adapter's pool, once, at the first request: after the emitter has
+        mounted its adapter (no retries) for the URL."""
         if self._ready:
             return
         self._ready = True
