@@ -4,6 +4,12 @@ cases it leaves to `requests` (a proxy, an adapter of the user's), each seen on 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -133,3 +139,45 @@ def test_session_auth_or_cookies_are_left_to_requests(backend: LineageBackend) -
     poster.post(EVENT)
     assert not poster.uses_pool
     assert backend.headers[0]["Cookie"] == "AWSALB=sticky"
+
+
+@pytest.fixture
+def tls_backend(tmp_path: Path) -> Iterator[tuple[LineageBackend, Path]]:
+    """The backend over HTTPS, its certificate self-signed for 127.0.0.1 (by `openssl`)."""
+    if shutil.which("openssl") is None and os.environ.get("CI") != "true":
+        pytest.skip("no openssl here to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command.extend(["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"])
+    command.extend(["-addext", "subjectAltName=IP:127.0.0.1"])
+    subprocess.run(command, check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    backend = LineageBackend()
+    backend.tls = context
+    backend.start()
+    try:
+        yield backend, cert
+    finally:
+        backend.stop()
+
+
+def test_tls_with_the_transports_own_ca_goes_through_the_pool(
+    tls_backend: tuple[LineageBackend, Path],
+) -> None:
+    backend, cert = tls_backend
+    poster = _poster(_transport(backend, verify=str(cert)), backend)
+    poster.post(EVENT)
+    poster.post(EVENT)
+    assert poster.uses_pool
+    assert backend.received == [json.loads(EVENT)] * 2
+
+
+def test_a_certificate_nobody_trusts_is_requests_ssl_error(
+    tls_backend: tuple[LineageBackend, Path],
+) -> None:
+    backend, _ = tls_backend
+    poster = _poster(_transport(backend), backend)  # verify: requests' CA bundle
+    with pytest.raises(requests.exceptions.SSLError):
+        poster.post(EVENT)
+    assert poster.uses_pool and backend.received == []

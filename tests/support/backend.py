@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -126,16 +127,20 @@ class LineageBackend:
         """Seconds to wait before answering each request (a large one: a backend that hangs,
         until `stop`)."""
         self.released = threading.Event()
+        self.tls: ssl.SSLContext | None = None
+        """Serve HTTPS with this context (set before `start`)."""
         self._server: _Server | None = None
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.released.clear()
         self._server = _Server(self, self.port)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
