@@ -262,9 +262,8 @@ def replay(
                     )
                     sent, read = sent + report.events_emitted, read + report.records_read
                     set_aside += report.dead_letters
-                    progress.update(
-                        _done_until(container, source, slot, from_storage_id) - progress.pos
-                    )
+                    done = source.storage_id_done(report.position)
+                    progress.update((from_storage_id if done is None else done) - progress.pos)
                     if report.stopped_because:
                         raise click.ClickException(
                             f"{report.stopped_because}. {sent} events were sent; run the same "
@@ -307,13 +306,6 @@ def _sending_emitter(container: Container) -> Emitter:
             "prints the events instead."
         )
     return emitter
-
-
-def _done_until(container: Container, source: EventSource, slot: _StateSlot, start: int) -> int:
-    """How far a replay has gone, in storage ids (of the run-status index on sharded storage)."""
-    state = _decoded(container, slot.read())
-    done = source.storage_id_done(state.position) if state is not None else None
-    return start if done is None else done
 
 
 def _decoded(container: Container, text: str | None) -> TailState | None:
