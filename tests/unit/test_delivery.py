@@ -181,7 +181,9 @@ def test_a_read_error_after_some_pages_keeps_their_progress() -> None:
         FakeCursorStore(),
         FakeEmitter(),
     )
-    summary = _tick(source, cursor, emitter, clock, TickBudget(page_size=2, seconds=30.0))
+    summary = _tick(
+        source, cursor, emitter, clock, TickBudget(page_size=2, seconds=30.0, read_at_once=1)
+    )
     assert "reading the event log failed: OSError: database is locked" in summary
     assert cursor.saved is not None and cursor.saved.position == {"after": records[1].storage_id}
     assert len(emitter.sent) == 2

@@ -34,7 +34,9 @@ def openlineage_sensor(
     """A sensor that tails the instance's event log and sends OpenLineage events.
 
     Same arguments and defaults as openlineage-dagster's sensor. `record_filter_limit` is the page
-    size: one tick reads page after page until it has caught up or `tick_budget_seconds` (default
+    size: a page's events are sent together and the cursor moves past it once they are accepted.
+    The event log is read 500 records a query (`READ_AT_ONCE`, or a page if larger) and cut into
+    pages. One tick goes page after page until it has caught up or `tick_budget_seconds` (default
     from OL_DAGSTER_TICK_BUDGET_SECONDS, else 30) have passed. `after_storage_id` applies only
     while the sensor has no cursor. Add one such sensor per Dagster instance.
     """
