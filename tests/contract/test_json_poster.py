@@ -3,13 +3,19 @@ cases it leaves to `requests` (a proxy, an adapter of the user's), each seen on 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import re
 import shutil
+import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import requests
@@ -181,3 +187,208 @@ def test_a_certificate_nobody_trusts_is_requests_ssl_error(
     with pytest.raises(requests.exceptions.SSLError):
         poster.post(EVENT)
     assert poster.uses_pool and backend.received == []
+
+
+# -- several requests in flight, in order (HTTP/1.1 pipelining) ------------------------------
+
+
+def _events(count: int) -> list[str]:
+    return [json.dumps({"eventType": "START", "job": {"name": f"etl{i}"}}) for i in range(count)]
+
+
+def _all(poster: JsonPoster, texts: list[str], more: Callable[[int], bool] = lambda _: True) -> int:
+    return sum(1 for _ in poster.post_in_order(texts, more))
+
+
+class _RawBackend:
+    """An HTTP/1.1 server on a socket of its own, for what `LineageBackend` cannot do: after a
+    connection's first answer, answer only once `hold` requests have arrived (a client that
+    waits for each answer before the next request never gets one), or close each connection
+    after `per_connection` answers, dropping what else was written on it."""
+
+    def __init__(
+        self,
+        hold: int = 1,
+        per_connection: int | None = None,
+        abrupt: bool = False,
+        answers: dict[int, bytes] | None = None,
+    ) -> None:
+        self.hold, self.per_connection, self.abrupt = hold, per_connection, abrupt
+        self.answers = answers or {}
+        """The answer to the n-th request (from 0), in place of a 200 with no body; the
+        connection is closed after an HTTP/1.0 one."""
+        self.bodies: list[tuple[int, str]] = []  # (connection number, body) of each answered
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        for number in itertools.count():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection, number), daemon=True).start()
+
+    def _answer(self, connection: socket.socket, number: int) -> None:
+        # a client that stops (at a refusal) closes with answers still to come: not an error
+        with connection, connection.makefile("rb") as stream, contextlib.suppress(OSError):
+            answered = 0
+            while True:
+                held: list[str] = []
+                while len(held) < (self.hold if answered else 1):  # the first alone
+                    head = b"".join(iter(stream.readline, b"\r\n"))
+                    if not head:
+                        return
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                    held.append(stream.read(length).decode())
+                for body in held:
+                    answered += 1
+                    last = answered == self.per_connection
+                    close = b"Connection: close\r\n" if last else b""
+                    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + close + b"\r\n"
+                    answer = self.answers.get(len(self.bodies), ok)
+                    self.bodies.append((number, body))  # before the client can see the answer
+                    connection.sendall(answer)
+                    last = last or answer.startswith(b"HTTP/1.0")  # closes after it
+                    if last:
+                        self._linger(connection, stream)
+                        return
+
+    def _linger(self, connection: socket.socket, stream: BinaryIO) -> None:
+        """Closes as nginx does after its last answer on a connection: the writing side first,
+        then what else arrives is read and dropped until the client closes (or, `abrupt`, at
+        once with requests unread: the kernel then resets the connection)."""
+        if self.abrupt:
+            return
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(5)
+        with contextlib.suppress(OSError):
+            while stream.read1(65536):
+                pass
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _raw_transport(url: str) -> HttpTransport:
+    transport = HttpTransport(HttpConfig.from_dict({"url": url, "timeout": 3.0}))
+    transport.session.mount(url, HTTPAdapter(max_retries=0))
+    return transport
+
+
+def test_requests_are_written_ahead_of_their_answers_and_arrive_in_order() -> None:
+    """After its first answer, the backend answers only once three requests have arrived: one
+    request at a time would wait on the second answer until it timed out."""
+    backend = _RawBackend(hold=3)
+    texts = _events(31)  # the first alone, then 10 threes
+    try:
+        assert _all(JsonPoster(_raw_transport(backend.url), f"{backend.url}/x"), texts) == 31
+    finally:
+        backend.close()
+    assert [body for _, body in backend.bodies] == texts
+    assert {number for number, _ in backend.bodies} == {0}  # one connection
+
+
+def test_the_unanswered_are_written_again_on_a_new_connection_when_the_backend_closes() -> None:
+    """As a backend with a limit of requests per connection (nginx's keepalive_requests): what
+    was written after its last answer is dropped with the connection, and sent again."""
+    backend = _RawBackend(per_connection=4)
+    texts = _events(30)
+    try:
+        assert _all(JsonPoster(_raw_transport(backend.url), f"{backend.url}/x"), texts) == 30
+    finally:
+        backend.close()
+    assert [body for _, body in backend.bodies] == texts  # each once, in order
+    assert len({number for number, _ in backend.bodies}) == 8
+
+
+def test_a_connection_reset_with_answers_unread_loses_nothing() -> None:
+    """A backend that closes without reading what was written resets the connection, and the
+    reset may take answers it sent with it: those are sent again (a backend sees them twice,
+    the second time in order)."""
+    backend = _RawBackend(per_connection=4, abrupt=True)
+    texts = _events(30)
+    try:
+        assert _all(JsonPoster(_raw_transport(backend.url), f"{backend.url}/x"), texts) == 30
+    finally:
+        backend.close()
+    assert list(dict.fromkeys(body for _, body in backend.bodies)) == texts
+
+
+def test_a_refusal_in_flight_stops_at_it_with_requests_error(backend: LineageBackend) -> None:
+    backend.refuse_jobs = {"etl3"}
+    texts = _events(10)
+    answers = _poster(_transport(backend), backend).post_in_order(texts, lambda _: True)
+    assert len(list(itertools.islice(answers, 3))) == 3
+    with pytest.raises(requests.HTTPError) as raised:
+        next(answers)
+    assert raised.value.response is not None and raised.value.response.status_code == 400
+    assert "etl3 is not allowed here" in raised.value.response.text
+    assert backend.received[:3] == [json.loads(t) for t in texts[:3]]
+
+
+def test_no_request_is_written_once_more_says_no(backend: LineageBackend) -> None:
+    allowed = iter([True, True])
+    assert (
+        _all(_poster(_transport(backend), backend), _events(10), lambda _: next(allowed, False))
+        == 2
+    )
+    assert [e["job"]["name"] for e in backend.received] == ["etl0", "etl1"]
+
+
+def test_in_flight_over_tls_with_the_transports_own_ca(
+    tls_backend: tuple[LineageBackend, Path],
+) -> None:
+    backend, cert = tls_backend
+    poster = _poster(_transport(backend, verify=str(cert), compression="gzip"), backend)
+    assert _all(poster, _events(20)) == 20
+    assert poster.uses_pool
+    assert [e["job"]["name"] for e in backend.received] == [f"etl{i}" for i in range(20)]
+
+
+def test_in_flight_to_a_certificate_nobody_trusts_is_requests_ssl_error(
+    tls_backend: tuple[LineageBackend, Path],
+) -> None:
+    backend, _ = tls_backend
+    with pytest.raises(requests.exceptions.SSLError):
+        _all(_poster(_transport(backend), backend), _events(3))
+    assert backend.received == []
+
+
+def test_in_flight_to_an_unreachable_backend_is_requests_connection_error(
+    backend: LineageBackend,
+) -> None:
+    poster = _poster(_transport(backend), backend)
+    backend.stop()
+    with pytest.raises(requests.ConnectionError):
+        _all(poster, _events(3))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 21\r\n"
+        b'\r\n{"error": "no: etl2"}',
+        b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'b\r\n{"error": "\r\n'
+        b'a;ext=1\r\nno: etl2"}\r\n0\r\nX-Trailer: 1\r\n\r\n',
+        b'HTTP/1.0 400 Bad Request\r\n\r\n{"error": "no: etl2"}',  # to the end
+    ],
+    ids=["after-100-continue", "chunked", "http-1.0-to-the-end"],
+)
+def test_answers_in_flight_are_read_in_each_of_http_s_framings(answer: bytes) -> None:
+    """Answers before it, each framed by Content-Length, leave the stream at the next one; a
+    refusal is read whole whatever its framing, and raised with its body as requests would."""
+    backend = _RawBackend(answers={2: answer})
+    answers = JsonPoster(_raw_transport(backend.url), f"{backend.url}/x").post_in_order(
+        _events(5), lambda _: True
+    )
+    try:
+        assert len(list(itertools.islice(answers, 2))) == 2
+        with pytest.raises(requests.HTTPError) as raised:
+            next(answers)
+    finally:
+        backend.close()
+    assert raised.value.response is not None and raised.value.response.status_code == 400
+    assert raised.value.response.json() == {"error": "no: etl2"}

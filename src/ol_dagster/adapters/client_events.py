@@ -36,6 +36,12 @@ def client_event(event: JsonDict) -> RunEvent | DatasetEvent:
     return built
 
 
+def client_facet(facet: JsonDict) -> Any:
+    """The client's object of a facet written as JSON (the JSON itself for one it has no class
+    for)."""
+    return _facet(facet)
+
+
 @cache
 def _facet_classes() -> dict[str, type[BaseFacet]]:
     """Every facet class of the client, by the schema URL its JSON carries."""

@@ -16,9 +16,16 @@ Only for backends that implement the batch endpoint. `emit` of one event behaves
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import math
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from http import client as http_client
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import attr
@@ -29,7 +36,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
-from requests.utils import select_proxy
+from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPConnectionPool
 
 if TYPE_CHECKING:
@@ -89,6 +96,10 @@ class JsonPoster:
         self._transport, self._url = transport, url
         self._pool: HTTPConnectionPool | None = None
         self._ready = False
+        self.depth = PIPELINE_DEPTH
+        """Requests in flight on a connection; 1 after a backend closed one with none answered."""
+        self.paced = False
+        """An answer has come: more than one request may be in flight."""
 
     def open(self) -> None:
         """Looks up the adapter's pool, once, at the first request: after the emitter has
@@ -179,18 +190,315 @@ class JsonPoster:
             return
         _raise_unless_accepted(response)
 
+    def post_in_order(
+        self,
+        texts: Sequence[str],
+        more: Callable[[int], bool],
+        until: float = math.inf,
+        paced: bool = False,
+    ) -> Iterator[float]:
+        """POSTs each text in turn, several in flight on one connection (HTTP/1.1 pipelining:
+        a backend takes a connection's requests in the order they were written and answers
+        them in that order); yields, for each one accepted, in order, how long the backend
+        took over it (from its answer to the one before, or from its writing if later).
 
-def _as_requests_error(error: Exception, request: requests.PreparedRequest) -> Exception:
-    """The error `requests` raises for this failure of its pool (its adapter's mapping)."""
+        `more(n)`, with `n` requests in flight, says whether one more may be written now; with
+        none in flight, a no ends the sending: the answers in flight are read, and it returns.
+        Until the first answer, one request is in flight (a slow backend is not sent a queue it
+        cannot answer in time), unless `paced`: the caller knows how long the backend takes and
+        `more` judges by it. No answer is waited for past `until` (time.monotonic()).
+
+        Raises as `post` does at the first one not accepted; the ones written after it are not
+        taken as accepted, whatever their answers. A connection the backend closes (after an
+        answer with `Connection: close`, or idle) is opened again and the unanswered ones
+        written again. Without the pool (see the class), one request at a time through `post`.
+        """
+        self.open()
+        self.paced = self.paced or paced
+        done = 0
+        while done < len(texts):
+            if self._pool is None or _unsafe_headers(self._headers):
+                for text in texts[done:]:
+                    if not more(0):
+                        return
+                    started = time.monotonic()
+                    self.post(text)
+                    yield time.monotonic() - started
+                return
+            line = _Pipeline(self, self._pool, until)
+            try:
+                for took in line.send(texts[done:], more):
+                    done += 1
+                    yield took
+            finally:
+                line.close()
+            if not line.reopen:
+                return
+
+    def _request_bytes(self, text: str) -> bytes:
+        """The POST of `text` as the pool path writes it: the same headers, auth and body."""
+        assert self._pool is not None
+        body, headers = self._transport._prepare_request(text)
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        merged = CaseInsensitiveDict({**self._headers, **headers})
+        merged["Content-Length"] = str(len(data))
+        pool = self._pool
+        host = f"[{pool.host}]" if ":" in pool.host else pool.host
+        default = 443 if pool.scheme == "https" else 80
+        merged.setdefault("Host", host if pool.port in (None, default) else f"{host}:{pool.port}")
+        head = f"POST {self._path} HTTP/1.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in merged.items()
+        )
+        return (head + "\r\n").encode("latin-1") + data
+
+    def _answered(self, answer: _Answer, text: str) -> None:
+        """Raises, as `post` does, unless `answer` accepts `text`; a 307 or 308 sends it again
+        through `post`, which follows it as requests does."""
+        if answer.sets_cookie:  # kept, and sent from now on, by requests
+            original = SimpleNamespace(_original_response=SimpleNamespace(msg=answer.headers))
+            extract_cookies_to_jar(self._transport.session.cookies, self._prepared, original)
+            self._pool = None
+        if 200 <= answer.status < 300:
+            return
+        if answer.status in (307, 308):
+            self.post(text)
+            return
+        headers = answer.headers
+        response = requests.Response()
+        response.status_code, response.reason = answer.status, answer.reason
+        response.headers = CaseInsensitiveDict(headers.items())
+        # the body as requests gives it: decoded (the session accepts gzip, deflate, ...)
+        raw = urllib3.HTTPResponse(
+            io.BytesIO(answer.body), headers=dict(headers.items()), preload_content=False
+        )
+        try:
+            response._content = raw.read(decode_content=True)
+        except urllib3.exceptions.DecodeError:
+            response._content = answer.body
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.url, response.request = self._url, self._prepared
+        _raise_unless_accepted(response)
+
+
+PIPELINE_DEPTH = 16
+"""Requests in flight on one connection: written, their answers not read yet."""
+
+
+class _Pipeline:
+    """One connection of a poster's pool, written ahead of its answers (HTTP/1.1 pipelining)."""
+
+    def __init__(self, poster: JsonPoster, pool: HTTPConnectionPool, until: float) -> None:
+        self.poster, self.pool, self.until = poster, pool, until
+        self.connection: Any = None
+        self.stream: IO[bytes] | None = None
+        self.clean = False
+        """The connection can go back to the pool: every request written was answered."""
+        self.reopen = False
+        """The backend closed the connection with requests unanswered: write them again."""
+
+    def _timeout(self) -> float | None:
+        """The transport's timeout, cut to what is left before `until`."""
+        configured = _read_timeout(self.poster._transport.timeout)
+        left = max(self.until - time.monotonic(), 0.001)
+        return left if configured is None else min(configured, left)
+
+    def send(self, texts: Sequence[str], more: Callable[[int], bool]) -> Iterator[float]:
+        poster = self.poster
+        try:
+            connection: Any = self.pool._get_conn()
+            self.connection = connection
+            if connection.sock is None:
+                connection.timeout = self._timeout()
+                connection.connect()
+            sock = connection.sock
+            self.stream = sock.makefile("rb")
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise _as_requests_error(error, poster._prepared, connecting=True) from error
+        written: list[float] = []  # when each request was written
+        answered, last_answer, stopped, closed = 0, 0.0, False, False
+        while answered < len(texts):
+            depth = poster.depth if poster.paced else 1
+            while not (stopped or closed) and len(written) < min(len(texts), answered + depth):
+                if not more(len(written) - answered):
+                    stopped = len(written) == answered  # else: once answers come in
+                    break
+                request = poster._request_bytes(texts[len(written)])
+                try:
+                    sock.settimeout(self._timeout())
+                    sock.sendall(request)
+                except TimeoutError as error:
+                    raise _as_requests_error(error, poster._prepared) from error
+                except OSError as error:
+                    closed = True  # by the backend: read what it answered first
+                    if len(written) == answered == 0:
+                        raise _as_requests_error(error, poster._prepared) from error
+                    break
+                written.append(time.monotonic())
+            if len(written) == answered:
+                self.clean = not closed
+                self.reopen = closed
+                return  # no more to write (out of time), or closed with nothing in flight
+            try:
+                sock.settimeout(self._timeout())
+                answer = _Answer.read(self.stream)
+            except (http_client.RemoteDisconnected, ConnectionResetError) as error:
+                if answered or poster.depth > 1:
+                    # closed by the backend (a limit of requests per connection, idle) with
+                    # requests unanswered: written again on a new connection; if it closed
+                    # before any answer, one at a time from now on
+                    poster.depth = poster.depth if answered else 1
+                    self.reopen = True
+                    return
+                raise _as_requests_error(error, poster._prepared) from error
+            except (http_client.HTTPException, OSError) as error:
+                raise _as_requests_error(error, poster._prepared) from error
+            poster._answered(answer, texts[answered])
+            now = time.monotonic()
+            took, last_answer = now - max(last_answer, written[answered]), now
+            poster.paced = True
+            yield took
+            answered += 1
+            if answer.will_close or poster._pool is None:
+                self.reopen = answered < len(texts)
+                return
+        self.clean = True
+
+    def close(self) -> None:
+        """Gives the connection back to the pool, closed unless every request was answered."""
+        if self.stream is not None:
+            self.stream.close()  # the stream only: the socket stays the connection's
+        connection = self.connection
+        if connection is None:
+            return
+        if not self.clean:
+            connection.close()
+        self.pool._put_conn(connection)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One answer read off a connection's stream, which holds the start of the next ones: its
+    status line and headers parsed only as far as reading it needs (`http.client` parses every
+    header through the email package, 80 µs an answer, more than the rest of a request)."""
+
+    status: int
+    reason: str
+    head: bytes
+    """The header lines, as they came."""
+    body: bytes
+    will_close: bool
+
+    @property
+    def headers(self) -> http_client.HTTPMessage:
+        return http_client.parse_headers(io.BytesIO(self.head + b"\r\n"))
+
+    @property
+    def sets_cookie(self) -> bool:
+        return b"set-cookie:" in self.head.lower()
+
+    @classmethod
+    def read(cls, stream: IO[bytes]) -> _Answer:
+        """The next final answer (1xx ones are passed over), raising as `http.client` does."""
+        while True:
+            line = _line(stream)
+            if not line:
+                raise http_client.RemoteDisconnected(
+                    "Remote end closed connection without response"
+                )
+            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+            code, _, reason = rest.partition(" ")
+            if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
+                raise http_client.BadStatusLine(line.decode("latin-1"))
+            lines: list[bytes] = []
+            fields: dict[bytes, bytes] = {}
+            while (header := _line(stream)) not in (b"\r\n", b"\n", b""):
+                if len(lines) >= _MAX_HEADERS:
+                    raise http_client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+                lines.append(header)
+                name, _, value = header.partition(b":")
+                fields.setdefault(name.strip().lower(), value.strip().lower())
+            status = int(code)
+            if not 100 <= status < 200:
+                break
+        connection = fields.get(b"connection", b"")
+        will_close = b"close" in connection or (
+            version == "HTTP/1.0" and b"keep-alive" not in connection
+        )
+        if status in (204, 304):
+            body = b""
+        elif b"chunked" in fields.get(b"transfer-encoding", b""):
+            body = _chunked(stream)
+        elif (length := fields.get(b"content-length")) is not None:
+            if not length.isdigit():
+                raise http_client.HTTPException(f"invalid Content-Length {length!r}")
+            body = _exactly(stream, int(length))
+        else:  # to the end of the connection
+            body, will_close = stream.read(), True
+        return cls(status, reason, b"".join(lines), body, will_close)
+
+
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+def _line(stream: IO[bytes]) -> bytes:
+    line = stream.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise http_client.LineTooLong("header line")
+    return line
+
+
+def _exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) < size:
+        raise http_client.IncompleteRead(data, size - len(data))
+    return data
+
+
+def _chunked(stream: IO[bytes]) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size_text = _line(stream).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise http_client.IncompleteRead(b"".join(parts)) from None
+        if size == 0:
+            while _line(stream) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(parts)
+        parts.append(_exactly(stream, size))
+        _line(stream)  # the chunk's CRLF
+
+
+def _read_timeout(timeout: object) -> float | None:
+    """The seconds `requests` would wait for each read, of a timeout in its forms."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[-1]
+    return float(timeout) if isinstance(timeout, (int, float)) else None
+
+
+def _unsafe_headers(headers: CaseInsensitiveDict[str]) -> bool:
+    return any("\r" in f"{k}{v}" or "\n" in f"{k}{v}" for k, v in headers.items())
+
+
+def _as_requests_error(
+    error: Exception, request: requests.PreparedRequest, connecting: bool = False
+) -> Exception:
+    """The error `requests` raises for this failure of its pool (its adapter's mapping), or of
+    a connection of it (`connecting`: while it was being opened)."""
     reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
     exceptions = requests.exceptions
-    if isinstance(reason, urllib3.exceptions.SSLError):
+    if isinstance(reason, (urllib3.exceptions.SSLError, ssl.SSLError, ssl.CertificateError)):
         return exceptions.SSLError(error, request=request)
-    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
-        return exceptions.ReadTimeout(error, request=request)
-    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
-        reason, urllib3.exceptions.NewConnectionError
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError) or (
+        isinstance(reason, (TimeoutError, socket.timeout)) and not connecting
     ):
+        return exceptions.ReadTimeout(error, request=request)
+    if (
+        isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+        and not isinstance(reason, urllib3.exceptions.NewConnectionError)
+    ) or isinstance(reason, (TimeoutError, socket.timeout)):
         return exceptions.ConnectTimeout(error, request=request)
     return exceptions.ConnectionError(error, request=request)
 
