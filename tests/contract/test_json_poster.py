@@ -13,8 +13,10 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import BinaryIO
 
 import pytest
@@ -22,6 +24,7 @@ import requests
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 from requests.adapters import HTTPAdapter
 
+from ol_dagster.adapters import http_batch
 from ol_dagster.adapters.http_batch import JsonPoster
 from tests.support.backend import LineageBackend
 
@@ -392,3 +395,22 @@ def test_answers_in_flight_are_read_in_each_of_http_s_framings(answer: bytes) ->
         backend.close()
     assert raised.value.response is not None and raised.value.response.status_code == 400
     assert raised.value.response.json() == {"error": "no: etl2"}
+
+
+def test_a_poster_is_kept_until_the_session_changes_or_it_has_aged(
+    backend: LineageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a poster read of the environment and the session is read again after
+    `REOPEN_SECONDS`, or at once when the transport has a new session (the client closed it)."""
+    transport = _transport(backend)
+    url = f"{backend.url}/api/v1/lineage"
+    first = JsonPoster.fresh(None, transport, url)
+    assert JsonPoster.fresh(first, transport, url) is first
+    assert JsonPoster.fresh(first, transport, f"{backend.url}/other") is not first
+    transport.close()  # the next use of `session` makes a new one
+    second = JsonPoster.fresh(first, transport, url)
+    assert second is not first
+    now = time.monotonic()
+    later = SimpleNamespace(monotonic=lambda: now + http_batch.REOPEN_SECONDS)
+    monkeypatch.setattr(http_batch, "time", later)  # the module's clock alone
+    assert JsonPoster.fresh(second, transport, url) is not second

@@ -64,6 +64,7 @@ class HttpBatchTransport(HttpTransport):
         super().__init__(config)
         self.batch_size = config.batch_size
         self.batch_url = urljoin(self.url, config.batch_endpoint)
+        self._poster: JsonPoster | None = None
 
     def emit_batch(self, events: Sequence[Event]) -> None:
         """POST `events` as one JSON array; raises, as `emit` does, unless they were accepted."""
@@ -73,7 +74,14 @@ class HttpBatchTransport(HttpTransport):
         """POST events already written as JSON objects, as one JSON array; raises unless they
         were accepted."""
         if events:
-            JsonPoster(self, self.batch_url).post("[" + ",".join(events) + "]")
+            self._poster = JsonPoster.fresh(self._poster, self, self.batch_url)
+            self._poster.post("[" + ",".join(events) + "]")
+
+
+REOPEN_SECONDS = 30.0
+"""How long a poster keeps what it read of the environment (proxies, netrc) and the session
+(headers, cookies, adapter) before it is made again: reading them costs a millisecond, as much as
+several requests."""
 
 
 class JsonPoster:
@@ -83,23 +91,40 @@ class JsonPoster:
     `requests` spends most of a small request outside the wire: it merges the environment's
     proxies and netrc, prepares, hooks and wraps each request (about 1,100 requests a second
     against a local backend; the pool beneath it about 3,000). The poster does that work once,
-    when it is made (one per page), and sends each text through the adapter's pool with the
-    same headers, auth (a token provider is still asked per request), TLS settings and
-    timeout (read per request: the emitter cuts it to the tick's deadline), and the adapter's
-    own retry setting. Where a request needs more than that, it goes through `post_json`: a
-    proxy, an adapter or hooks of the user's, session auth or netrc, cookies (from the first
-    answer that sets one on), a 307 or 308 redirect. Errors are those `requests` raises, so
-    that they are judged alike.
+    when it is first used (`fresh` keeps one for up to `REOPEN_SECONDS`), and sends each text
+    through the adapter's pool with the same headers, auth (a token provider is still asked
+    per request), TLS settings and timeout (read per request: the emitter cuts it to the tick's
+    deadline), and the adapter's own retry setting; `post_in_order` keeps several requests in
+    flight. Where a request needs more than that, it goes through `post_json`: a proxy, an
+    adapter or hooks of the user's, session auth or netrc, cookies (from the first answer that
+    sets one on), a 307 or 308 redirect. Errors are those `requests` raises, so that they are
+    judged alike.
     """
 
     def __init__(self, transport: HttpTransport, url: str) -> None:
         self._transport, self._url = transport, url
+        self._made, self._session = time.monotonic(), transport.session
         self._pool: HTTPConnectionPool | None = None
         self._ready = False
         self.depth = PIPELINE_DEPTH
         """Requests in flight on a connection; 1 after a backend closed one with none answered."""
         self.paced = False
         """An answer has come: more than one request may be in flight."""
+
+    @classmethod
+    def fresh(cls, poster: JsonPoster | None, transport: HttpTransport, url: str) -> JsonPoster:
+        """`poster` while it may go on posting to `url` for `transport`, else a new one: made
+        `REOPEN_SECONDS` ago or more, or before the transport's session changed (the client
+        closed it), a poster reads the environment and the session again."""
+        if (
+            poster is not None
+            and poster._transport is transport
+            and poster._url == url
+            and poster._session is transport.session
+            and time.monotonic() - poster._made < REOPEN_SECONDS
+        ):
+            return poster
+        return cls(transport, url)
 
     def open(self) -> None:
         """Looks up the adapter's pool, once, at the first request: after the emitter has

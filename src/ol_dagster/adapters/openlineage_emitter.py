@@ -155,6 +155,7 @@ class OpenLineageEmitter:
         """How long the last accepted request took."""
         self._steps = ClientSteps.of(client)
         """What the client adds to each event, computed once per kind of event."""
+        self._poster: JsonPoster | None = None
 
     @property
     def disabled(self) -> bool:
@@ -199,7 +200,9 @@ class OpenLineageEmitter:
         wanted = [(index, text) for index, text in enumerate(texts) if text is not None]
         if not wanted or not self._in_time(deadline):  # (the adapter mounted before the pool)
             return EmitResult(accepted=len(texts) if not wanted else wanted[0][0])
-        poster = JsonPoster(transport, urljoin(transport.url, transport.endpoint))
+        poster = self._poster = JsonPoster.fresh(
+            self._poster, transport, urljoin(transport.url, transport.endpoint)
+        )
         answered = 0
         try:
             for took in poster.post_in_order(
