@@ -314,3 +314,38 @@ def test_generated_events_match_the_official_schemas(
 ) -> None:
     """The generated events are valid OpenLineage, so the comparison is about real events."""
     schemas.validate_event(json.loads(_batch_json({}, [event])[0]))
+
+
+class _ValueChangingClient(OpenLineageClient):
+    """A client whose tags step rewrites the values of the event's own run tags: the JSON must
+    still be what it sends (the stand-ins come out altered, and the step is run on the values)."""
+
+    def update_event_tags_facets(self, event: Event) -> Event:
+        stepped = super().update_event_tags_facets(event)
+        if isinstance(stepped, RunEvent) and stepped.run.facets and "tags" in stepped.run.facets:
+            for tag in stepped.run.facets["tags"].tags:
+                tag.value = f"<{tag.value}>"
+        return stepped
+
+
+def test_a_tags_step_that_alters_values_is_run_on_the_values() -> None:
+    transport = RecordingTransport()
+    client = _ValueChangingClient(transport=transport)
+    events = [
+        LineageEvent(
+            EventType.START,
+            datetime(2026, 11, 25, tzinfo=timezone.utc),
+            f"0190f1d2-0000-7000-8000-00000000000{i}",
+            JobRef("ns", "job.step"),
+            JobKind.JOB,
+            run_tags=(("dagster.run_id", f"run-{i}"), ("dagster.step_key", "step")),
+        )
+        for i in range(3)
+    ]
+    for event in events:
+        client.emit(to_event(event, ENGINE))
+    steps = ClientSteps.of(client)
+    assert steps is not None
+    writer = EventJsonWriter(ENGINE, steps.additions)
+    assert [writer.json(event) for event in events] == transport.sent
+    assert "<run-2>" in transport.sent[2]

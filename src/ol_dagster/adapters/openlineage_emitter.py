@@ -400,6 +400,7 @@ class ClientSteps:
         self._client = client
         self._base: dict[bool, Additions] = {}
         self._bare: RunEvent | None = None
+        self._tag_templates: dict[tuple[str, ...], dict[str, Any]] = {}
         self._additions: dict[tuple[tuple[tuple[str, str], ...], bool], Additions] = {}
 
     @classmethod
@@ -444,15 +445,60 @@ class ClientSteps:
 
     def _run_tags(self, event: LineageEvent) -> dict[str, Any]:
         """The event's run tags facet as the client's tags step leaves it (none to add: {}).
-        The step reads and writes the run's facets alone: a bare event, made once, is given
-        just the tags facet of each set of tags."""
+
+        The step merges the user's tags into the event's by key, passing the event's values
+        through: it is run once per set of tag keys, on stand-ins for the values, which are
+        then put in place (nearly every Dagster step has tags of its own: its run id, step key
+        and attempt). Should a stand-in come out altered, the step is run on the values."""
+        keys = tuple(key for key, _ in event.run_tags)
+        template = self._tag_templates.get(keys)
+        if template is None:
+            if len(self._tag_templates) >= self._KEPT:
+                self._tag_templates.clear()
+            stand_ins = tuple((key, f"{_STAND_IN}{i}\x00") for i, key in enumerate(keys))
+            template = self._tag_templates[keys] = self._stepped_tags(event, stand_ins)
+        values = {f"{_STAND_IN}{i}\x00": value for i, (_, value) in enumerate(event.run_tags)}
+        try:
+            placed: dict[str, Any] = _put_in_place(template, values)
+        except _Altered:
+            return self._stepped_tags(event, event.run_tags)
+        return placed
+
+    def _stepped_tags(
+        self, event: LineageEvent, run_tags: tuple[tuple[str, str], ...]
+    ) -> dict[str, Any]:
+        """The client's tags step run on a bare event, made once, given just these tags."""
         if self._bare is None:
             self._bare = _skeleton(event, run_tags=())
-        facets = run_facets_dict(_bare_event(event, event.run_tags), engine_version="")
+        facets = run_facets_dict(_bare_event(event, run_tags), engine_version="")
         self._bare.run.facets = {k: client_facet(v) for k, v in facets.items()}
         stepped = self._client.update_event_tags_facets(self._bare)
         assert isinstance(stepped, RunEvent)
         return _plain({"tags": (stepped.run.facets or {}).get("tags")}, leave_out=set())
+
+
+_STAND_IN = "\x00ol-dagster-tag-value-"
+"""Starts the stand-in of a tag's value: a text no Dagster tag holds."""
+
+
+class _Altered(Exception):
+    """A stand-in came out of the client's step altered."""
+
+
+def _put_in_place(template: Any, values: Mapping[str, str]) -> Any:
+    """`template` with each stand-in replaced by its value; raises `_Altered` if a stand-in
+    came out of the step as part of a text."""
+    if isinstance(template, str):
+        if template in values:
+            return values[template]
+        if _STAND_IN in template:
+            raise _Altered(template)
+        return template
+    if isinstance(template, dict):
+        return {key: _put_in_place(item, values) for key, item in template.items()}
+    if isinstance(template, list):
+        return [_put_in_place(item, values) for item in template]
+    return template
 
 
 def _bare_event(event: LineageEvent, run_tags: tuple[tuple[str, str], ...]) -> LineageEvent:
