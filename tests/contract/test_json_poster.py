@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import pytest
 import requests
-from openlineage.client.transport.http import HttpConfig, HttpTransport
+from openlineage.client.transport.http import HttpConfig, HttpTransport, TokenProvider
 from requests.adapters import HTTPAdapter
 
 from ol_dagster.adapters import http_batch
@@ -414,3 +414,25 @@ def test_a_poster_is_kept_until_the_session_changes_or_it_has_aged(
     later = SimpleNamespace(monotonic=lambda: now + http_batch.REOPEN_SECONDS)
     monkeypatch.setattr(http_batch, "time", later)  # the module's clock alone
     assert JsonPoster.fresh(second, transport, url) is not second
+
+
+def test_each_request_in_flight_carries_the_token_its_provider_gave(
+    backend: LineageBackend,
+) -> None:
+    """A token provider is asked per request, as the client asks it: a token that changes
+    (refreshed) goes out from the next request on."""
+
+    class Rotating(TokenProvider):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def get_bearer(self) -> str | None:
+            self.calls += 1
+            return f"Bearer t{self.calls // 3}"
+
+    transport = _transport(backend)
+    transport.config.auth = Rotating()
+    assert _all(_poster(transport, backend), _events(7)) == 7
+    assert [h["Authorization"] for h in backend.headers] == [
+        f"Bearer t{(i + 1) // 3}" for i in range(7)
+    ]

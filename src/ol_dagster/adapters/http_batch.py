@@ -110,6 +110,8 @@ class JsonPoster:
         """Requests in flight on a connection; 1 after a backend closed one with none answered."""
         self.paced = False
         """An answer has come: more than one request may be in flight."""
+        self._headers_written: dict[str, str] | None = None
+        self._head, self._host = b"", b""
 
     @classmethod
     def fresh(cls, poster: JsonPoster | None, transport: HttpTransport, url: str) -> JsonPoster:
@@ -261,20 +263,25 @@ class JsonPoster:
                 return
 
     def _request_bytes(self, text: str) -> bytes:
-        """The POST of `text` as the pool path writes it: the same headers, auth and body."""
-        assert self._pool is not None
+        """The POST of `text` as the pool path writes it: the same headers, auth and body. The
+        header lines are written again only when the transport's headers change (a token)."""
         body, headers = self._transport._prepare_request(text)
         data = body.encode("utf-8") if isinstance(body, str) else body
-        merged = CaseInsensitiveDict({**self._headers, **headers})
-        merged["Content-Length"] = str(len(data))
-        pool = self._pool
-        host = f"[{pool.host}]" if ":" in pool.host else pool.host
-        default = 443 if pool.scheme == "https" else 80
-        merged.setdefault("Host", host if pool.port in (None, default) else f"{host}:{pool.port}")
-        head = f"POST {self._path} HTTP/1.1\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in merged.items()
+        if headers != self._headers_written:
+            self._headers_written = headers
+            merged = CaseInsensitiveDict({**self._headers, **headers})
+            merged.pop("Content-Length", None)
+            pool = self._pool
+            assert pool is not None
+            host = f"[{pool.host}]" if ":" in pool.host else pool.host
+            default = 443 if pool.scheme == "https" else 80
+            at = host if pool.port in (None, default) else f"{host}:{pool.port}"
+            lines = "".join(f"{name}: {value}\r\n" for name, value in merged.items())
+            self._head = f"POST {self._path} HTTP/1.1\r\n{lines}".encode("latin-1")
+            self._host = b"" if "Host" in merged else f"Host: {at}\r\n".encode("latin-1")
+        return b"".join(
+            (self._head, b"Content-Length: %d\r\n" % len(data), self._host, b"\r\n", data)
         )
-        return (head + "\r\n").encode("latin-1") + data
 
     def _answered(self, answer: _Answer, text: str) -> None:
         """Raises, as `post` does, unless `answer` accepts `text`; a 307 or 308 sends it again
