@@ -3,8 +3,8 @@ that measures.
 
 The child serves on a free port of 127.0.0.1, prints it, then answers one command per line on
 its stdin (`count`: events received; `reset`: forget them; `delay S`: answer each request S
-seconds after it arrives) and exits when stdin closes, so it
-never outlives the benchmark.
+seconds after it arrives, as across a network with that round trip) and exits when stdin
+closes, so it never outlives the benchmark.
 """
 
 from __future__ import annotations
@@ -105,6 +105,12 @@ class _Counter:
         self.delay = 0.0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Reads a connection's requests as they come and answers each, in order, `delay`
+        seconds after it arrived: the answers of requests in flight (HTTP/1.1 pipelining) are
+        not held back by each other's delay, as over a network with that round trip."""
+        loop = asyncio.get_running_loop()
+        due: asyncio.Queue[float | None] = asyncio.Queue()
+        answering = asyncio.create_task(self._answer(due, writer))
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -117,14 +123,22 @@ class _Counter:
                     body = gzip.decompress(body)
                 payload = json.loads(body)
                 self.events += len(payload) if isinstance(payload, list) else 1
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                writer.write(_OK)
+                due.put_nowait(loop.time() + self.delay)
                 if headers.get(b"connection", b"").lower() == b"close":
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        due.put_nowait(None)
+        await answering
         writer.close()
+
+    @staticmethod
+    async def _answer(due: asyncio.Queue[float | None], writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        while (at := await due.get()) is not None:
+            if at > loop.time():
+                await asyncio.sleep(at - loop.time())
+            writer.write(_OK)
 
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
