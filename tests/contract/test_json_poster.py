@@ -215,8 +215,10 @@ class _RawBackend:
         per_connection: int | None = None,
         abrupt: bool = False,
         answers: dict[int, bytes] | None = None,
+        max_body: int | None = None,
     ) -> None:
         self.hold, self.per_connection, self.abrupt = hold, per_connection, abrupt
+        self.max_body = max_body
         self.answers = answers or {}
         """The answer to the n-th request (from 0), in place of a 200 with no body; the
         connection is closed after an HTTP/1.0 one."""
@@ -244,6 +246,11 @@ class _RawBackend:
                     if not head:
                         return
                     length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                    if self.max_body is not None and length > self.max_body:
+                        # as a proxy with a body limit: refused unread, the connection closed
+                        connection.sendall(_TOO_LARGE)
+                        connection.close()
+                        return
                     held.append(stream.read(length).decode())
                 for body in held:
                     answered += 1
@@ -272,6 +279,12 @@ class _RawBackend:
 
     def close(self) -> None:
         self._listener.close()
+
+
+_TOO_LARGE = (
+    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
+    b'{"error": "body > 1 MB"}'
+)
 
 
 def _raw_transport(url: str) -> HttpTransport:
@@ -332,11 +345,10 @@ def test_a_refusal_in_flight_stops_at_it_with_requests_error(backend: LineageBac
 
 
 def test_no_request_is_written_once_more_says_no(backend: LineageBackend) -> None:
-    allowed = iter([True, True])
-    assert (
-        _all(_poster(_transport(backend), backend), _events(10), lambda _: next(allowed, False))
-        == 2
-    )
+    def more(in_flight: int) -> bool:  # two requests, then no more
+        return len(backend.received) + in_flight < 2
+
+    assert _all(_poster(_transport(backend), backend), _events(10), more) == 2
     assert [e["job"]["name"] for e in backend.received] == ["etl0", "etl1"]
 
 
@@ -436,3 +448,29 @@ def test_each_request_in_flight_carries_the_token_its_provider_gave(
     assert [h["Authorization"] for h in backend.headers] == [
         f"Bearer t{(i + 1) // 3}" for i in range(7)
     ]
+
+
+def test_a_refusal_answered_before_the_body_was_read_is_the_refusal() -> None:
+    """A front end that refuses a body over its limit (413) and closes unread: the write
+    fails, yet the answer is there to read; the event is refused (set aside as a dead letter),
+    not a connection failure retried tick after tick."""
+    backend = _RawBackend(max_body=1_000_000)
+    big = json.dumps({"eventType": "START", "padding": "x" * 20_000_000})
+    poster = JsonPoster(_raw_transport(backend.url), f"{backend.url}/x")
+    try:
+        with pytest.raises(requests.HTTPError) as raised:
+            _all(poster, [*_events(2), big, *_events(2)])
+    finally:
+        backend.close()
+    assert raised.value.response is not None and raised.value.response.status_code == 413
+    assert [body for _, body in backend.bodies] == _events(2)
+
+
+def test_a_header_with_a_line_break_is_refused_as_requests_refuses_it(
+    backend: LineageBackend,
+) -> None:
+    """A secret read with its trailing newline would end the headers early: nothing is sent."""
+    transport = _transport(backend, custom_headers={"X-Team": "data\n"})
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        _all(_poster(transport, backend), _events(2))
+    assert backend.requests == 0

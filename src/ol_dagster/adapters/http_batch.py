@@ -36,7 +36,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, select_proxy
+from requests.utils import check_header_validity, get_encoding_from_headers, select_proxy
 from urllib3 import HTTPConnectionPool
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ class JsonPoster:
         self.paced = self.paced or paced
         done = 0
         while done < len(texts):
-            if self._pool is None or _unsafe_headers(self._headers):
+            if self._pool is None:
                 for text in texts[done:]:
                     if not more(0):
                         return
@@ -263,14 +263,17 @@ class JsonPoster:
                 return
 
     def _request_bytes(self, text: str) -> bytes:
-        """The POST of `text` as the pool path writes it: the same headers, auth and body. The
-        header lines are written again only when the transport's headers change (a token)."""
+        """The POST of `text` as the pool path writes it: the same headers, auth and body,
+        each header checked as requests checks it (a value with a line break is refused with
+        requests' InvalidHeader). The header lines are written again only when the transport's
+        headers change (a token)."""
         body, headers = self._transport._prepare_request(text)
         data = body.encode("utf-8") if isinstance(body, str) else body
         if headers != self._headers_written:
-            self._headers_written = headers
             merged = CaseInsensitiveDict({**self._headers, **headers})
             merged.pop("Content-Length", None)
+            for header in merged.items():
+                check_header_validity(header)
             pool = self._pool
             assert pool is not None
             host = f"[{pool.host}]" if ":" in pool.host else pool.host
@@ -279,6 +282,7 @@ class JsonPoster:
             lines = "".join(f"{name}: {value}\r\n" for name, value in merged.items())
             self._head = f"POST {self._path} HTTP/1.1\r\n{lines}".encode("latin-1")
             self._host = b"" if "Host" in merged else f"Host: {at}\r\n".encode("latin-1")
+            self._headers_written = headers
         return b"".join(
             (self._head, b"Content-Length: %d\r\n" % len(data), self._host, b"\r\n", data)
         )
@@ -336,6 +340,8 @@ class _Pipeline:
 
     def send(self, texts: Sequence[str], more: Callable[[int], bool]) -> Iterator[float]:
         poster = self.poster
+        if not more(0):
+            return  # out of time before a connection was even opened
         try:
             connection: Any = self.pool._get_conn()
             self.connection = connection
@@ -343,14 +349,19 @@ class _Pipeline:
                 connection.timeout = self._timeout()
                 connection.connect()
             sock = connection.sock
-            self.stream = sock.makefile("rb")
+            self.stream = stream = sock.makefile("rb")
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise _as_requests_error(error, poster._prepared, connecting=True) from error
         written: list[float] = []  # when each request was written
-        answered, last_answer, stopped, closed = 0, 0.0, False, False
+        partial: int | None = None
+        """A request only partly written: the backend closed or reset the connection."""
+        write_error: OSError | None = None
+        answered, last_answer, stopped = 0, 0.0, False
         while answered < len(texts):
             depth = poster.depth if poster.paced else 1
-            while not (stopped or closed) and len(written) < min(len(texts), answered + depth):
+            while (
+                not stopped and partial is None and len(written) < min(len(texts), answered + depth)
+            ):
                 if not more(len(written) - answered):
                     stopped = len(written) == answered  # else: once answers come in
                     break
@@ -361,19 +372,19 @@ class _Pipeline:
                 except TimeoutError as error:
                     raise _as_requests_error(error, poster._prepared) from error
                 except OSError as error:
-                    closed = True  # by the backend: read what it answered first
-                    if len(written) == answered == 0:
-                        raise _as_requests_error(error, poster._prepared) from error
-                    break
+                    # Its answers may still be read, this request's too: a backend refuses a
+                    # body too large (413) and closes before reading the rest of it.
+                    write_error, partial = error, len(written)
                 written.append(time.monotonic())
             if len(written) == answered:
-                self.clean = not closed
-                self.reopen = closed
-                return  # no more to write (out of time), or closed with nothing in flight
+                self.clean = True
+                return  # no more to write: out of time
             try:
                 sock.settimeout(self._timeout())
-                answer = _Answer.read(self.stream)
+                answer = _Answer.read(stream)
             except (http_client.RemoteDisconnected, ConnectionResetError) as error:
+                if write_error is not None and answered == partial == 0:
+                    raise _as_requests_error(write_error, poster._prepared) from write_error
                 if answered or poster.depth > 1:
                     # closed by the backend (a limit of requests per connection, idle) with
                     # requests unanswered: written again on a new connection; if it closed
@@ -382,15 +393,22 @@ class _Pipeline:
                     self.reopen = True
                     return
                 raise _as_requests_error(error, poster._prepared) from error
+            except TimeoutError as error:
+                if len(written) - answered > 1:
+                    poster.depth = 1  # a front end that answers no request in flight behind one
+                raise _as_requests_error(error, poster._prepared) from error
             except (http_client.HTTPException, OSError) as error:
                 raise _as_requests_error(error, poster._prepared) from error
+            if answered == partial and 200 <= answer.status < 300:
+                self.reopen = True  # accepted before it was whole: it is written again
+                return
             poster._answered(answer, texts[answered])
             now = time.monotonic()
             took, last_answer = now - max(last_answer, written[answered]), now
             poster.paced = True
             yield took
             answered += 1
-            if answer.will_close or poster._pool is None:
+            if answer.will_close or poster._pool is None or answered == partial:
                 self.reopen = answered < len(texts)
                 return
         self.clean = True
@@ -508,10 +526,6 @@ def _read_timeout(timeout: object) -> float | None:
     if isinstance(timeout, tuple):
         timeout = timeout[-1]
     return float(timeout) if isinstance(timeout, (int, float)) else None
-
-
-def _unsafe_headers(headers: CaseInsensitiveDict[str]) -> bool:
-    return any("\r" in f"{k}{v}" or "\n" in f"{k}{v}" for k, v in headers.items())
 
 
 def _as_requests_error(

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -156,6 +157,7 @@ class OpenLineageEmitter:
         self._steps = ClientSteps.of(client)
         """What the client adds to each event, computed once per kind of event."""
         self._poster: JsonPoster | None = None
+        self._lock = threading.Lock()
 
     @property
     def disabled(self) -> bool:
@@ -163,6 +165,12 @@ class OpenLineageEmitter:
         return getattr(self._client.transport, "kind", None) == NoopTransport.kind
 
     def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
+        """Sends `events` in order; one call at a time (what it keeps between calls, a
+        connection with requests in flight among them, serves one caller)."""
+        with self._lock:
+            return self._emit(events, deadline)
+
+    def _emit(self, events: Sequence[Emittable], deadline: float) -> EmitResult:
         transport = self._client.transport
         if self.disabled:  # the client would drop them and say nothing: never count them sent
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
@@ -244,6 +252,10 @@ class OpenLineageEmitter:
         """Events as they were sent once (dead letters), one request each: over HTTP to the
         transport's own endpoint with its settings; through any other transport as the JSON
         object (what openlineage-python's Serde writes of it)."""
+        with self._lock:
+            return self._emit_encoded(events, deadline)
+
+    def _emit_encoded(self, events: Sequence[str], deadline: float) -> EmitResult:
         if self.disabled:
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
         transport = self._client.transport
