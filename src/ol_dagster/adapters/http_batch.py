@@ -239,7 +239,10 @@ class JsonPoster:
         taken as accepted, whatever their answers. A connection the backend closes (after an
         answer with `Connection: close`, or idle) is opened again and the unanswered ones
         written again. Without the pool (see the class), one request at a time through `post`.
+        `more(0)` is asked before the pool is looked up (the emitter mounts its adapter then).
         """
+        if not texts or not more(0):
+            return
         self.open()
         self.paced = self.paced or paced
         done = 0
