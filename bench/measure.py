@@ -26,18 +26,32 @@ class Rate:
     per_second: float
     count: int
     repeat: int
+    paired: float | None = None
+    """With a reference: the median, over the repetitions, of each one's rate over the
+    reference's rate measured just before it (see `median_rate`)."""
 
     def ratio(self, other: Rate) -> float:
+        """Against the reference it was paired with, the paired figure; else `other`'s rate."""
+        if self.paired is not None:
+            return self.paired
         return self.per_second / other.per_second if other.per_second else float("nan")
 
 
 def median_rate(
-    action: Callable[[], int], repeat: int, check: Callable[[int], None] | None = None
+    action: Callable[[], int],
+    repeat: int,
+    check: Callable[[int], None] | None = None,
+    reference: Callable[[], int] | None = None,
 ) -> Rate:
     """Runs `action` (which returns how many items it handled) `repeat` times; `check`, given
-    that count, runs untimed after each repetition."""
-    rates, counts = [], set()
+    that count, runs untimed after each repetition.
+
+    With a `reference` (the raw read), each repetition is preceded by one of the reference, and
+    the ratio is taken pair by pair: a shared machine's speed drifts by a third within a minute
+    (make bench, 2026-12-03), so a ratio of two medians measured a minute apart moves with it."""
+    rates, ratios, counts = [], [], set()
     for _ in range(repeat):
+        base = _rate(reference) if reference is not None else None
         gc.collect()
         start = time.perf_counter()
         count = action()
@@ -46,10 +60,21 @@ def median_rate(
             check(count)
         counts.add(count)
         rates.append(count / elapsed if elapsed > 0 else float("inf"))
+        if base is not None:
+            ratios.append(rates[-1] / base)
     if len(counts) != 1:
         # Every repetition must do the same work, or their median means nothing.
         raise RuntimeError(f"repetitions handled different numbers of items: {sorted(counts)}")
-    return Rate(statistics.median(rates), counts.pop(), repeat)
+    paired = statistics.median(ratios) if ratios else None
+    return Rate(statistics.median(rates), counts.pop(), repeat, paired)
+
+
+def _rate(action: Callable[[], int]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    count = action()
+    elapsed = time.perf_counter() - start
+    return count / elapsed if elapsed > 0 else float("inf")
 
 
 def python_peak_bytes(action: Callable[[], object]) -> int:
