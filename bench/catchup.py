@@ -18,7 +18,7 @@ from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.lineage import Emittable, LineageEvent
-from ol_dagster.domain.ports import EmitResult, Emitter
+from ol_dagster.domain.ports import EmitResult, Emitter, EventSource
 from ol_dagster.domain.translate import Translator
 
 ENGINE_VERSION = "bench"
@@ -45,8 +45,10 @@ class StringCursor:
 
     text: str | None = None
 
-    def store(self) -> JsonCursorStore:
-        return JsonCursorStore(read=lambda: self.text, write=self._write)
+    def store(self, source: EventSource) -> JsonCursorStore:
+        return JsonCursorStore(
+            read=lambda: self.text, write=self._write, positions=source.position_from_json
+        )
 
     def _write(self, text: str) -> None:
         self.text = text
@@ -64,9 +66,10 @@ def tick(
     instance: DagsterInstance, cursor: StringCursor, emitter: Emitter, budget: TickBudget
 ) -> TickReport:
     """One sensor tick as the sensor wires it, with the cursor carried in `cursor`."""
+    source = DagsterEventSource(instance, AssetCatalog(None))
     return run_tick(
-        source=DagsterEventSource(instance, AssetCatalog(None)),
-        cursor=cursor.store(),
+        source=source,
+        cursor=cursor.store(source),
         emitter=emitter,
         translator=Translator("default"),
         budget=budget,

@@ -16,6 +16,8 @@ from dagster import DagsterInstance
 from bench.backlog import Backlog, child, workload_command
 from bench.catchup import DiscardEmitter, StringCursor, catch_up, emitter_of, stock_client, tick
 from bench.reading import unread
+from ol_dagster.adapters.asset_catalog import AssetCatalog
+from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.json_cursor import decode
 from ol_dagster.app.tick import TickBudget
 from ol_dagster.domain.ports import Emitter
@@ -29,7 +31,8 @@ LOAD_MARGIN_SECONDS = 15.0
 
 def _trail(instance: DagsterInstance, cursor: StringCursor) -> str:
     assert cursor.text is not None
-    behind = unread(instance, decode(cursor.text, time.time()).position)
+    source = DagsterEventSource(instance, AssetCatalog(None))
+    behind = unread(instance, decode(cursor.text, time.time(), source.position_from_json).position)
     if behind.oldest is None:
         return "0 records unread"
     records = f"{behind.records:,} record{'s' if behind.records > 1 else ''}"

@@ -16,7 +16,12 @@ from dagster import (
 
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_compat import run_records_cursor
-from ol_dagster.adapters.dagster_events import EVENT_TYPES, PER_RUN, DagsterEventSource
+from ol_dagster.adapters.dagster_events import (
+    EVENT_TYPES,
+    DagsterEventSource,
+    GlobalPosition,
+    PerRunPosition,
+)
 from ol_dagster.domain.ports import Position
 
 
@@ -99,22 +104,16 @@ class Unread:
 def unread(instance: DagsterInstance, position: Position, page: int = 500) -> Unread:
     """What the event log holds of EVENT_TYPES beyond a cursor's position, read with Dagster's
     API rather than through the source under test."""
-    assert isinstance(position, dict)
     stamps: list[float] = []
-    if position.get("strategy") == PER_RUN:
-        index, open_runs = position["index"], position["runs"]
-        assert isinstance(index, int)
-        assert isinstance(open_runs, dict)
-        for run_id, last in open_runs.items():
-            assert isinstance(last, int)
+    if isinstance(position, PerRunPosition):
+        for run_id, last in position.runs.items():
             for entries in _run_pages(instance, run_id, last, page):
                 stamps.extend(entry.timestamp for entry in entries)
-        for run_id in _started_runs(instance, index, page):
+        for run_id in _started_runs(instance, position.index, page):
             for entries in _run_pages(instance, run_id, 0, page):
                 stamps.extend(entry.timestamp for entry in entries)
     else:
-        after = position["after"]
-        assert isinstance(after, int)
-        for page_stamps in _all_runs_pages(instance, after, page):
+        assert isinstance(position, GlobalPosition)
+        for page_stamps in _all_runs_pages(instance, position.after, page):
             stamps.extend(page_stamps)
     return Unread(len(stamps), min(stamps, default=None))

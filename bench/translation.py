@@ -7,12 +7,11 @@ import uuid
 from openlineage.client.serde import Serde
 
 from bench.measure import median_rate
-from ol_dagster.adapters.dagster_events import GLOBAL, PER_RUN
+from ol_dagster.adapters.dagster_events import GlobalPosition, PerRunPosition
 from ol_dagster.adapters.event_json import EventJsonWriter
 from ol_dagster.adapters.json_cursor import encode
 from ol_dagster.adapters.openlineage_emitter import to_event
 from ol_dagster.domain.lineage import LineageEvent
-from ol_dagster.domain.ports import Position
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
@@ -90,12 +89,8 @@ def cursor_sizes(open_runs: int) -> dict[str, int]:
     started = [r for r in records if r.kind in ("RUN_START", "STEP_START")]
     translator.translate_all(runs, started)
     last = started[-1]
-    per_run: Position = {
-        "strategy": PER_RUN,
-        "index": last.storage_id,
-        "runs": {r.run_id: r.storage_id for r in started},
-    }
-    global_position: Position = {"strategy": GLOBAL, "after": last.storage_id}
+    per_run = PerRunPosition(last.storage_id, {r.run_id: r.storage_id for r in started})
+    global_position = GlobalPosition(last.storage_id)
     return {
         "global storage id": len(encode(TailState(global_position, runs, last.timestamp))),
         "per run (sharded SQLite)": len(encode(TailState(per_run, runs, last.timestamp))),

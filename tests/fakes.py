@@ -9,10 +9,31 @@ from dataclasses import dataclass
 
 from ol_dagster.domain.datasets import AssetFacts
 from ol_dagster.domain.dead_letters import DeadLetter
+from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.lineage import LineageEvent
-from ol_dagster.domain.ports import AssetKeyPath, EmitResult, Position
+from ol_dagster.domain.ports import AssetKeyPath, EmitResult, JsonValue, Position
 from ol_dagster.domain.records import DagsterRecord, JobDocs
 from ol_dagster.domain.run_state import TailState
+
+
+@dataclass(frozen=True)
+class FakePosition:
+    """After a storage id, as a global storage id is."""
+
+    after: int
+
+    def to_json(self) -> JsonValue:
+        return {"after": self.after}
+
+
+@dataclass(frozen=True)
+class OpaquePosition:
+    """Any JSON value as a position, for the tests of a cursor store, which never reads one."""
+
+    value: JsonValue
+
+    def to_json(self) -> JsonValue:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -20,8 +41,13 @@ class FakeBatch:
     records: Sequence[DagsterRecord]
     after: int
 
-    def position_after(self, count: int) -> Position:
-        return {"after": self.records[count - 1].storage_id if count else self.after}
+    def position_after(self, count: int) -> FakePosition:
+        return FakePosition(self.records[count - 1].storage_id if count else self.after)
+
+
+def _fake(position: Position) -> FakePosition:
+    assert isinstance(position, FakePosition), position
+    return position
 
 
 class FakeEventSource:
@@ -35,16 +61,21 @@ class FakeEventSource:
     def append(self, *records: DagsterRecord) -> None:
         self.log.extend(records)
 
-    def initial_position(self, after_storage_id: int) -> Position:
-        return {"after": after_storage_id}
+    def initial_position(self, after_storage_id: int) -> FakePosition:
+        return FakePosition(after_storage_id)
+
+    def position_from_json(self, value: JsonValue) -> FakePosition:
+        after = value.get("after") if isinstance(value, dict) else None
+        if not isinstance(after, int) or isinstance(after, bool):
+            raise CursorError(f"the cursor's position is not valid: {value!r}")
+        return FakePosition(after)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         self.forgotten.extend(run_ids)
         return position  # like a global storage id: nothing is kept per run
 
     def storage_ids_behind(self, position: Position) -> int | None:
-        assert isinstance(position, dict) and isinstance(position["after"], int)
-        return sum(1 for r in self.log if r.storage_id > position["after"])
+        return sum(1 for r in self.log if r.storage_id > _fake(position).after)
 
     def gaps_note(self, position: Position) -> str | None:
         return None
@@ -53,15 +84,13 @@ class FakeEventSource:
         return max((r.storage_id for r in self.log), default=0)
 
     def storage_id_done(self, position: Position) -> int | None:
-        done = position.get("after") if isinstance(position, dict) else None
-        return done if isinstance(done, int) else None
+        return _fake(position).after
 
     def gaps_waited_on(self, position: Position) -> list[tuple[int, float]]:
         return []  # a list in memory has no storage ids in flight
 
     def ahead_of_log(self, position: Position, log_time: float) -> str | None:
-        assert isinstance(position, dict) and isinstance(position["after"], int)
-        after = position["after"]
+        after = _fake(position).after
         held = [r for r in self.log if r.storage_id <= after]
         probe = max(held, key=lambda r: r.storage_id, default=None)
         if log_time and probe is not None and probe.timestamp > log_time:
@@ -69,9 +98,7 @@ class FakeEventSource:
         return None
 
     def read(self, after: Position, limit: int) -> FakeBatch:
-        assert isinstance(after, dict)
-        last = after["after"]
-        assert isinstance(last, int)
+        last = _fake(after).after
         self.reads += 1
         return FakeBatch([r for r in self.log if r.storage_id > last][:limit], last)
 

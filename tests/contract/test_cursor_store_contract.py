@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ol_dagster.adapters.dagster_events import PerRunPosition, _per_run_position
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.domain.datasets import DatasetId
 from ol_dagster.domain.ports import CursorStore
@@ -13,7 +14,11 @@ from tests.fakes import FakeCursorStore
 
 def _json_store() -> JsonCursorStore:
     slot: dict[str, str | None] = {"cursor": None}
-    return JsonCursorStore(read=lambda: slot["cursor"], write=lambda text: slot.update(cursor=text))
+    return JsonCursorStore(
+        read=lambda: slot["cursor"],
+        write=lambda text: slot.update(cursor=text),
+        positions=_per_run_position,
+    )
 
 
 @pytest.fixture(params=["fake", "json"])
@@ -38,8 +43,7 @@ def _state() -> TailState:
             outputs=[DatasetId("s3://lake", "raw/orders"), DatasetId("dagster", "a/b")],
         ),
     }
-    position = {"strategy": "per_run", "index": 7, "runs": {"r1": 3}}
-    return TailState(position, RunState(runs), log_time=1_700_000_010.5)
+    return TailState(PerRunPosition(7, {"r1": 3}), RunState(runs), log_time=1_700_000_010.5)
 
 
 def test_nothing_saved_loads_as_none(store: CursorStore) -> None:
@@ -53,8 +57,8 @@ def test_what_is_saved_loads_back_equal(store: CursorStore) -> None:
 
 def test_a_later_save_replaces_the_earlier(store: CursorStore) -> None:
     store.save(_state())
-    store.save(TailState({"after": 99}, RunState()))
-    assert store.load() == TailState({"after": 99}, RunState())
+    store.save(TailState(PerRunPosition(99, {}), RunState()))
+    assert store.load() == TailState(PerRunPosition(99, {}), RunState())
 
 
 def test_changing_the_state_after_saving_it_changes_nothing_saved(store: CursorStore) -> None:

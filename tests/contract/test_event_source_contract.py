@@ -12,7 +12,7 @@ from dagster import DagsterInstance
 
 from ol_dagster.adapters import dagster_events
 from ol_dagster.adapters.asset_catalog import AssetCatalog
-from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.dagster_events import DagsterEventSource, GlobalPosition
 from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import EventSource, Position
 from ol_dagster.domain.records import DagsterRecord
@@ -78,7 +78,8 @@ def _read_all(
     records: list[DagsterRecord] = []
     for _ in range(1000):
         batch = source.read(position, page)
-        position = json.loads(json.dumps(batch.position_after(len(batch.records))))
+        saved = json.dumps(batch.position_after(len(batch.records)).to_json())
+        position = source.position_from_json(json.loads(saved))  # as a cursor holds it
         records.extend(batch.records)
         if not batch.records:
             return records, position
@@ -146,9 +147,11 @@ def test_a_position_of_another_storage_is_a_clear_error(tmp_path: Path) -> None:
     with dagster_instance("sqlite_sharded", tmp_path / "home") as instance:
         source = DagsterEventSource(instance, AssetCatalog(None))
         with pytest.raises(CursorError, match=r"reading strategy.*Reset it"):
-            source.read({"strategy": "storage_id", "after": 12}, 10)
+            source.position_from_json({"strategy": "storage_id", "after": 12})
         with pytest.raises(CursorError, match="reading strategy"):
-            source.read(12, 10)
+            source.position_from_json(12)
+        with pytest.raises(CursorError, match="reading strategy"):
+            source.read(GlobalPosition(12), 10)
 
 
 @pytest.mark.parametrize("kept", [1, 10_000])

@@ -69,12 +69,14 @@ def _dumps(value: Any) -> str:
 
 
 def _round_trip(text: str) -> None:
-    try:
-        state = decode(text, now=1_700_000_000.0)
-    except CursorError:
-        return
-    again = decode(encode(state), now=0.0)
-    assert again == state
+    """With each strategy's reading of positions, as each kind of storage's source reads them."""
+    for positions in (_global_position, _per_run_position):
+        try:
+            state = decode(text, 1_700_000_000.0, positions)
+        except CursorError:
+            continue
+        again = decode(encode(state), 0.0, positions)
+        assert again == state
 
 
 @settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -97,7 +99,7 @@ def test_any_text_loads_or_is_a_cursor_error_and_saves_back_the_same(text: str) 
 )
 def test_what_a_hand_edit_or_a_bug_writes_is_a_cursor_error(text: str) -> None:
     with pytest.raises(CursorError):
-        decode(text, now=0.0)
+        decode(text, 0.0, _global_position)
 
 
 @settings(max_examples=300, derandomize=True)

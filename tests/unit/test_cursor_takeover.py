@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
+from ol_dagster.adapters.dagster_events import (
+    GlobalPosition,
+    PerRunPosition,
+    _global_position,
+    _per_run_position,
+)
 from ol_dagster.adapters.json_cursor import decode, encode
 from ol_dagster.domain.errors import CursorError
-from ol_dagster.domain.positions import LEGACY_STRATEGY
+from ol_dagster.domain.positions import LEGACY_STRATEGY, JsonValue, Position
 from ol_dagster.domain.translate import Translator
+from tests.fakes import OpaquePosition
 from tests.support.records import RunWriter
 
 STEP_ID = "5f3c6a4e-0c79-4f11-9d9e-6d2f4fbc2a10"
@@ -44,12 +52,10 @@ def test_runs_in_flight_finish_under_the_ids_openlineage_dagster_sent() -> None:
     rest = [run.write("STEP_SUCCESS", "extract"), run.write("STEP_START", "load")]
     rest += [run.write("STEP_SUCCESS", "load"), run.write("RUN_SUCCESS")]
 
-    state = decode(_legacy_cursor(run.run_id, already_sent), now=1_800_000_000.0)
-    assert state.position == {
-        "strategy": LEGACY_STRATEGY,
-        "after": already_sent,
-        "runs": [run.run_id],
-    }
+    state = decode(_legacy_cursor(run.run_id, already_sent), 1_800_000_000.0, OpaquePosition)
+    assert state.position == OpaquePosition(
+        {"strategy": LEGACY_STRATEGY, "after": already_sent, "runs": [run.run_id]}
+    )
     translator = Translator("default")
     events = [e for record in rest for e in translator.translate(state.runs, record)]
     assert [(e.event_type.value, e.job.name, e.run_id) for e in events] == [
@@ -66,9 +72,22 @@ def test_runs_in_flight_finish_under_the_ids_openlineage_dagster_sent() -> None:
     assert state.runs.runs == {}
 
 
-def test_a_taken_over_cursor_is_saved_in_the_new_format() -> None:
-    state = decode(_legacy_cursor("r1", 41), now=5.0)
-    again = decode(encode(state), now=99.0)
+@pytest.mark.parametrize(
+    ("positions", "expected"),
+    [
+        (_global_position, GlobalPosition(41)),
+        # openlineage-dagster read only the run-status index on run-sharded storage: the runs
+        # it had in flight are read from their start
+        (_per_run_position, PerRunPosition(41, {"r1": 0})),
+    ],
+    ids=["global storage id", "per run"],
+)
+def test_a_taken_over_cursor_is_saved_in_the_new_format(
+    positions: Callable[[JsonValue], Position], expected: Position
+) -> None:
+    state = decode(_legacy_cursor("r1", 41), 5.0, positions)
+    assert state.position == expected
+    again = decode(encode(state), 99.0, positions)
     assert again == state
 
 
@@ -84,10 +103,10 @@ def test_a_taken_over_cursor_is_saved_in_the_new_format() -> None:
 def test_a_cursor_that_is_not_ours_is_a_clear_error(cursor: str, reason: str | None) -> None:
     if reason is None:
         with pytest.raises(CursorError, match="not JSON"):
-            decode(cursor, now=0.0)
+            decode(cursor, 0.0, OpaquePosition)
         return
     with pytest.raises(CursorError, match=r"not an ol-dagster cursor .*Reset it") as raised:
-        decode(cursor, now=0.0)
+        decode(cursor, 0.0, OpaquePosition)
     assert reason in str(raised.value)
 
 
@@ -101,9 +120,12 @@ def test_open_steps_of_a_version_1_cursor_keep_the_ids_they_were_sent_under() ->
         f'{{"v": 1, "pos": 3, "runs": {{"r1": {{"t": {started!r}, '
         f'"s": {{"load": {{"n": 1, "t": {step_started!r}}}}}}}}}}}'
     )
-    state = decode(v1, now=200.0)
+    state = decode(v1, 200.0, OpaquePosition)
 
     run, step = state.runs.runs["r1"], state.runs.runs["r1"].steps["load"]
     assert step.run_id == uuid7(1760721932.002, "dagster-step:r1:load:1")  # its own start
     assert run.run_id == uuid7(1760721931.002, "dagster-run:r1") != job_run_id("r1", started)
-    assert decode(encode(state), now=200.0).runs.runs["r1"].steps["load"].run_id == step.run_id
+    assert (
+        decode(encode(state), 200.0, OpaquePosition).runs.runs["r1"].steps["load"].run_id
+        == step.run_id
+    )

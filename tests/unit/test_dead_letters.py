@@ -8,7 +8,13 @@ from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.run_state import TailState
 from ol_dagster.domain.translate import Translator
-from tests.fakes import FakeCursorStore, FakeDeadLetters, FakeEmitter, FakeEventSource
+from tests.fakes import (
+    FakeCursorStore,
+    FakeDeadLetters,
+    FakeEmitter,
+    FakeEventSource,
+    FakePosition,
+)
 from tests.support.records import RunWriter, interleave
 
 
@@ -103,7 +109,7 @@ def test_with_dead_letters_off_the_tick_stops_at_the_refused_event_and_names_it(
         "the backend answered: unknown facet"
     )
     assert cursor.saved is not None
-    assert cursor.saved.position == {"after": bad_start.storage_id - 1}
+    assert cursor.saved.position == FakePosition(bad_start.storage_id - 1)
 
 
 def test_a_full_store_stops_the_tick_as_if_off() -> None:

@@ -16,6 +16,7 @@ from tests.fakes import (
     FakeDeadLetters,
     FakeEmitter,
     FakeEventSource,
+    FakePosition,
     FlakyEmitter,
 )
 from tests.support.records import RunWriter
@@ -59,7 +60,7 @@ def test_retries_stop_before_the_budget_runs_out() -> None:
     summary = _tick(FakeEventSource(records), cursor, emitter, clock)
     assert clock.slept == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # 23.5 s; one more 8 s would pass 30 s
     assert "stopped: the OpenLineage backend did not accept events" in summary
-    assert cursor.saved is not None and cursor.saved.position == {"after": 0}
+    assert cursor.saved is not None and cursor.saved.position == FakePosition(0)
 
 
 def test_a_run_that_never_ends_is_forgotten_once_the_log_moves_past_its_age() -> None:
@@ -117,7 +118,7 @@ def test_a_rejection_that_sending_again_cannot_mend_is_not_retried() -> None:
         r"\(Dagster run \S+, storage id \d+\) was not accepted: HTTPError: 400",
         summary,
     ), summary
-    assert cursor.saved is not None and cursor.saved.position == {"after": 0}
+    assert cursor.saved is not None and cursor.saved.position == FakePosition(0)
 
 
 def test_a_long_page_stops_at_the_budget_and_resumes_next_tick() -> None:
@@ -138,7 +139,7 @@ def test_a_long_page_stops_at_the_budget_and_resumes_next_tick() -> None:
     assert "more to read (the tick's budget ran out while sending)" in first
     assert cursor.saved is not None
     saved_after = cursor.saved.position
-    assert saved_after == {"after": records[sent - 1].storage_id}  # 1 event a record here
+    assert saved_after == FakePosition(records[sent - 1].storage_id)  # 1 event a record here
     while "caught up" not in _tick(source, cursor, emitter, clock, budget):
         pass
     assert emitter.sent == [e for e in _events_of(records)]
@@ -185,7 +186,7 @@ def test_a_read_error_after_some_pages_keeps_their_progress() -> None:
         source, cursor, emitter, clock, TickBudget(page_size=2, seconds=30.0, read_at_once=1)
     )
     assert "reading the event log failed: OSError: database is locked" in summary
-    assert cursor.saved is not None and cursor.saved.position == {"after": records[1].storage_id}
+    assert cursor.saved is not None and cursor.saved.position == FakePosition(records[1].storage_id)
     assert len(emitter.sent) == 2
 
 

@@ -21,18 +21,18 @@ def test_a_partly_accepted_page_keeps_what_it_did_not_send() -> None:
         given_up={4: 1.0, 7: 2.0, 12: 3.0},
     )
 
-    assert batch.position_after(2) == {
+    assert batch.position_after(2).to_json() == {
         "strategy": "storage_id",
         "after": 11,  # the late record below `after` does not move it
         "gaps": [[16, 5.0]],
         "given_up": [[7, 2.0], [12, 3.0]],  # 4 was sent; 12 is above `after`: read again
     }
-    assert batch.position_after(0)["given_up"] == [[4, 1.0], [7, 2.0], [12, 3.0]]
+    assert batch.position_after(0).given_up == {4: 1.0, 7: 2.0, 12: 3.0}
 
 
 def test_a_position_round_trips_through_its_own_reading() -> None:
     batch = _GlobalBatch([_record(11)], after=10, waiting={13: 5.0}, given_up={9: 2.5})
-    position = _global_position(batch.position_after(1))
+    position = _global_position(batch.position_after(1).to_json())
 
     assert (position.after, position.gaps, position.given_up) == (11, {13: 5.0}, {9: 2.5})
 

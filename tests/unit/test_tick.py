@@ -19,7 +19,14 @@ from ol_dagster.domain.ports import EmitResult, Position
 from ol_dagster.domain.records import DagsterRecord
 from ol_dagster.domain.run_state import RunState
 from ol_dagster.domain.translate import Translator
-from tests.fakes import FakeBatch, FakeClock, FakeCursorStore, FakeEmitter, FakeEventSource
+from tests.fakes import (
+    FakeBatch,
+    FakeClock,
+    FakeCursorStore,
+    FakeEmitter,
+    FakeEventSource,
+    FakePosition,
+)
 from tests.support.records import RunWriter, interleave
 
 
@@ -89,7 +96,7 @@ def test_failed_emit_leaves_cursor_at_the_last_fully_emitted_record() -> None:
     assert "was not accepted" in report.failure
     assert report.records_read == 3 and not report.caught_up
     assert ports.cursor.saved is not None
-    assert ports.cursor.saved.position == {"after": records[2].storage_id}
+    assert ports.cursor.saved.position == FakePosition(records[2].storage_id)
     assert set(ports.cursor.saved.runs.runs) == {records[0].run_id}  # the open run is kept
 
     ports.emitter.allowance = None  # the backend is back
@@ -103,7 +110,7 @@ def test_a_backend_that_stays_down_moves_nothing() -> None:
     for _ in range(3):
         report = ports.tick()
         assert report.failure is not None and not report.progressed
-    assert ports.cursor.saved is not None and ports.cursor.saved.position == {"after": 0}
+    assert ports.cursor.saved is not None and ports.cursor.saved.position == FakePosition(0)
     assert "did not accept events" in report.summary()
 
 
@@ -268,7 +275,7 @@ def test_a_page_read_ahead_is_dropped_unsent_when_the_page_before_fails() -> Non
     assert ports.emitter.sent == _straight(records)[:2]
     assert report.records_read == 2
     saved = ports.cursor.saved
-    assert saved is not None and saved.position == {"after": records[1].storage_id}
+    assert saved is not None and saved.position == FakePosition(records[1].storage_id)
 
 
 class _FailingOnSecondPage(Translator):
@@ -308,10 +315,10 @@ def test_a_bug_after_progress_is_reported_and_the_progress_kept_then_raised() ->
     assert "stopped: an error, what was sent before it kept: RuntimeError: a bug" in (
         report.summary()
     )
-    assert report.position == {"after": records[2].storage_id}
+    assert report.position == FakePosition(records[2].storage_id)
     assert ports.emitter.sent == _straight(records[:3])
     saved = ports.cursor.saved
-    assert saved is not None and saved.position == {"after": records[2].storage_id}
+    assert saved is not None and saved.position == FakePosition(records[2].storage_id)
     with pytest.raises(RuntimeError, match="a bug"):  # nothing to keep: the tick fails
         tick()
 
@@ -328,7 +335,7 @@ def test_one_read_is_cut_into_pages_each_sent_and_saved_in_turn() -> None:
     assert ports.cursor.saves == 4
     assert ports.emitter.sent == _straight(records)
     saved = ports.cursor.saved
-    assert saved is not None and saved.position == {"after": records[-1].storage_id}
+    assert saved is not None and saved.position == FakePosition(records[-1].storage_id)
 
 
 def test_the_rest_of_a_read_is_dropped_when_one_of_its_pages_fails() -> None:
@@ -339,7 +346,7 @@ def test_the_rest_of_a_read_is_dropped_when_one_of_its_pages_fails() -> None:
     assert report.failure is not None and report.pages == 2
     assert report.records_read == 4 and not report.caught_up
     saved = ports.cursor.saved
-    assert saved is not None and saved.position == {"after": records[3].storage_id}
+    assert saved is not None and saved.position == FakePosition(records[3].storage_id)
     ports.emitter.allowance = None
     assert ports.tick(page_size=3, read_at_once=100).caught_up
     assert ports.source.reads == 2  # read again from the last record accepted

@@ -18,9 +18,9 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Literal, TypeGuard
+from typing import Literal, TypeGuard, TypeVar
 
 from dagster import (
     AssetKey,
@@ -49,6 +49,7 @@ from ol_dagster.domain.positions import (
     GAP_WAIT_SECONDS,
     GIVEN_UP_WATCH_SECONDS,
     LEGACY_STRATEGY,
+    JsonValue,
     Position,
 )
 from ol_dagster.domain.records import (
@@ -74,6 +75,7 @@ _PLACEHOLDER_REPOSITORY = "__repository__"
 
 GLOBAL = "storage_id"
 PER_RUN = "per_run"
+_P = TypeVar("_P", "GlobalPosition", "PerRunPosition")
 
 
 def location_of(run: DagsterRun | None) -> str | None:
@@ -188,26 +190,30 @@ class DagsterEventSource:
             "per-run (run-sharded storage)" if self.strategy == PER_RUN else "global storage id",
         )
 
-    def initial_position(self, after_storage_id: int) -> Position:
+    def initial_position(self, after_storage_id: int) -> GlobalPosition | PerRunPosition:
         if self.strategy == PER_RUN:
-            return {"strategy": PER_RUN, "index": after_storage_id, "runs": {}}
-        return {"strategy": GLOBAL, "after": after_storage_id}
+            return PerRunPosition(after_storage_id, {})
+        return GlobalPosition(after_storage_id)
+
+    def position_from_json(self, value: JsonValue) -> GlobalPosition | PerRunPosition:
+        if self.strategy == PER_RUN:
+            return _per_run_position(value)
+        return _global_position(value)
 
     def read(self, after: Position, limit: int) -> Batch:
         if self.strategy == PER_RUN:
-            index, runs = _per_run_position(after)
-            return self._read_per_run(index, runs, limit)
-        return self._read_global(_global_position(after), limit)
+            position = _own(after, PerRunPosition)
+            return self._read_per_run(position.index, dict(position.runs), limit)
+        return self._read_global(_own(after, GlobalPosition), limit)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         if self.strategy != PER_RUN:
             return position  # a global storage id keeps nothing per run
-        index, runs = _per_run_position(position)
-        kept: dict[str, Position] = {k: v for k, v in runs.items() if k not in set(run_ids)}
-        return {"strategy": PER_RUN, "index": index, "runs": kept}
+        own, forgotten = _own(position, PerRunPosition), set(run_ids)
+        return PerRunPosition(own.index, {k: v for k, v in own.runs.items() if k not in forgotten})
 
     # -- global storage id ------------------------------------------------------------------
-    def _read_global(self, position: _GlobalPosition, limit: int) -> _GlobalBatch:
+    def _read_global(self, position: GlobalPosition, limit: int) -> _GlobalBatch:
         after, now = position.after, self._clock()
         with warnings.catch_warnings():
             # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
@@ -243,7 +249,7 @@ class DagsterEventSource:
         self,
         after: int,
         kept: list[tuple[int, EventLogEntry]],
-        position: _GlobalPosition,
+        position: GlobalPosition,
         now: float,
     ) -> tuple[list[tuple[int, EventLogEntry]], dict[int, float], dict[int, float]]:
         """The records before the first storage id that may still appear; the ids not seen yet,
@@ -351,7 +357,7 @@ class DagsterEventSource:
         """
         if self.strategy != GLOBAL or not log_time:
             return None
-        after = _global_position(position).after
+        after = _own(position, GlobalPosition).after
         newest = self._storage.get_maximum_record_id() or 0
         probe = min(after, newest)
         if probe <= 0:
@@ -376,7 +382,7 @@ class DagsterEventSource:
         """The storage ids a position waits on, each with when it was first missed."""
         if self.strategy != GLOBAL:
             return []
-        return sorted(_global_position(position).gaps.items())
+        return sorted(_own(position, GlobalPosition).gaps.items())
 
     def gaps_note(self, position: Position) -> str | None:
         """What a position waits on, for people; None when it waits on nothing."""
@@ -395,8 +401,11 @@ class DagsterEventSource:
     def storage_id_done(position: Position) -> int | None:
         """The storage id a position has read through (of the run-status index on run-sharded
         storage, where runs still open are read on top); None for a position of no strategy."""
-        done = position.get("after", position.get("index")) if isinstance(position, dict) else None
-        return done if isinstance(done, int) and not isinstance(done, bool) else None
+        if isinstance(position, GlobalPosition):
+            return position.after
+        if isinstance(position, PerRunPosition):
+            return position.index
+        return None
 
     def storage_ids_behind(self, position: Position) -> int | None:
         """How far `position` trails the log, in storage ids."""
@@ -674,19 +683,15 @@ class _GlobalBatch:
     given_up: Mapping[int, float]
     """Storage ids read past without having appeared, with when they were given up on."""
 
-    def position_after(self, count: int) -> Position:
+    def position_after(self, count: int) -> GlobalPosition:
         done = self.records[:count]
         last = max((r.storage_id for r in done if not r.late), default=self.after)
         sent = {r.storage_id for r in done}
-        position: dict[str, Position] = {"strategy": GLOBAL, "after": last}
-        if self.waiting:
-            position["gaps"] = [[gap, round(at, 1)] for gap, at in self.waiting.items()]
-        given_up: list[Position] = [
-            [gap, round(at, 1)] for gap, at in self.given_up.items() if gap not in sent
-        ]
-        if given_up:
-            position["given_up"] = given_up
-        return position
+        return GlobalPosition(
+            last,
+            {gap: round(at, 1) for gap, at in self.waiting.items()},
+            {gap: round(at, 1) for gap, at in self.given_up.items() if gap not in sent},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,17 +701,56 @@ class _PerRunBatch:
     runs: Mapping[str, int]
     """Open runs after discovery, each with the last storage id read before this page."""
 
-    def position_after(self, count: int) -> Position:
-        runs: dict[str, Position] = dict(self.runs)
+    def position_after(self, count: int) -> PerRunPosition:
+        runs = dict(self.runs)
         for record in self.records[:count]:
             if record.kind in _RUN_END_NAMES:
                 runs.pop(record.run_id, None)
             else:
                 runs[record.run_id] = record.storage_id
+        return PerRunPosition(self.index, runs)
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalPosition:
+    """Global storage id: the last storage id done with, and the ids below the next records
+    that have not appeared, with when each was missed (`gaps`) or given up on (`given_up`)."""
+
+    after: int
+    gaps: Mapping[int, float] = field(default_factory=dict)
+    given_up: Mapping[int, float] = field(default_factory=dict)
+
+    def to_json(self) -> JsonValue:
+        value: dict[str, JsonValue] = {"strategy": GLOBAL, "after": self.after}
+        if self.gaps:
+            value["gaps"] = [[gap, at] for gap, at in self.gaps.items()]
+        if self.given_up:
+            value["given_up"] = [[gap, at] for gap, at in self.given_up.items()]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class PerRunPosition:
+    """Run-sharded storage: the run-status index's storage id done with, and each run still
+    open with the last storage id read in its own shard."""
+
+    index: int
+    runs: Mapping[str, int]
+
+    def to_json(self) -> JsonValue:
+        runs: dict[str, JsonValue] = dict(self.runs)
         return {"strategy": PER_RUN, "index": self.index, "runs": runs}
 
 
-def _wrong_strategy(position: Position, expected: str) -> CursorError:
+def _own(position: Position, kind: type[_P]) -> _P:
+    """`position` as the kind of this source's strategy: a position is checked when it is read
+    from a cursor (`position_from_json`), so another kind here is a position of another source."""
+    if isinstance(position, kind):
+        return position
+    raise _wrong_strategy(position.to_json(), GLOBAL if kind is GlobalPosition else PER_RUN)
+
+
+def _wrong_strategy(position: JsonValue, expected: str) -> CursorError:
     found = position.get("strategy") if isinstance(position, dict) else type(position).__name__
     return CursorError(
         f"the cursor's position was written for the {found!r} reading strategy, but this "
@@ -714,7 +758,7 @@ def _wrong_strategy(position: Position, expected: str) -> CursorError:
     )
 
 
-def _legacy_position(position: Position) -> tuple[int, list[str]] | None:
+def _legacy_position(position: JsonValue) -> tuple[int, list[str]] | None:
     """openlineage-dagster's last storage id and in-flight runs, from a taken-over cursor."""
     if not (isinstance(position, dict) and position.get("strategy") == LEGACY_STRATEGY):
         return None
@@ -728,17 +772,10 @@ _SAME_TIME = 0.001
 """Seconds within which two reads of a record's timestamp are the same time."""
 
 
-@dataclass(frozen=True, slots=True)
-class _GlobalPosition:
-    after: int
-    gaps: dict[int, float]
-    given_up: dict[int, float]
-
-
-def _global_position(position: Position) -> _GlobalPosition:
+def _global_position(position: JsonValue) -> GlobalPosition:
     legacy = _legacy_position(position)
     if legacy is not None:
-        return _GlobalPosition(legacy[0], {}, {})
+        return GlobalPosition(legacy[0])
     if isinstance(position, dict) and position.get("strategy") == GLOBAL:
         after = position.get("after")
         gaps, given_up = _gaps(position.get("gaps", [])), _gaps(position.get("given_up", []))
@@ -748,7 +785,7 @@ def _global_position(position: Position) -> _GlobalPosition:
             and gaps is not None
             and given_up is not None
         ):
-            return _GlobalPosition(after, gaps, given_up)
+            return GlobalPosition(after, gaps, given_up)
         raise CursorError(
             "the cursor's position is not valid: `after` must be a storage id (-1 to 2^63-1), "
             "`gaps` and `given_up` lists of at most 1,000 [storage id, POSIX time] pairs"
@@ -760,7 +797,7 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _gaps(value: Position) -> dict[int, float] | None:
+def _gaps(value: JsonValue) -> dict[int, float] | None:
     """[[storage id, when first missed (POSIX seconds)], ...], or None if that is not it."""
     if not isinstance(value, list) or len(value) > _GAPS_KEPT:
         return None
@@ -805,13 +842,13 @@ def _id_ranges(ids: Sequence[int]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
-def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:
+def _per_run_position(position: JsonValue) -> PerRunPosition:
     legacy = _legacy_position(position)
     if legacy is not None:
         # openlineage-dagster read only this index on run-sharded storage, never the runs' own
         # records: read the runs it had in flight from their start (its run ids are kept).
         after, in_flight = legacy
-        return after, dict.fromkeys(in_flight, 0)
+        return PerRunPosition(after, dict.fromkeys(in_flight, 0))
     if isinstance(position, dict) and position.get("strategy") == PER_RUN:
         index, runs = position.get("index"), position.get("runs")
         if (
@@ -820,7 +857,7 @@ def _per_run_position(position: Position) -> tuple[int, dict[str, int]]:
             and isinstance(runs, dict)
             and all(_is_int(v) and 0 <= v <= _MAX_STORAGE_ID for v in runs.values())
         ):
-            return index, {k: int(v) for k, v in runs.items() if isinstance(v, int)}
+            return PerRunPosition(index, {k: int(v) for k, v in runs.items() if isinstance(v, int)})
         raise CursorError(
             "the cursor's position is not valid: `index` must be a storage id (-1 to 2^63-1), "
             "`runs` a map of Dagster run ids to storage ids (0 to 2^63-1)"

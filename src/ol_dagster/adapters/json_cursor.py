@@ -20,6 +20,9 @@ from ol_dagster.domain.positions import LEGACY_STRATEGY, Position
 from ol_dagster.domain.run_ids import v1_job_run_id, v1_step_run_id
 from ol_dagster.domain.run_state import OpenRun, OpenStep, RunState, TailState
 
+Positions = Callable[[JsonValue], Position]
+"""Reads a cursor's position back: the event source's `position_from_json`."""
+
 CURSOR_VERSION = 2
 """2: step attempts are named after their job run's start, and starts are taken to the microsecond.
 Open runs and steps of a version-1 cursor keep the ids they were sent under, written into it."""
@@ -95,12 +98,15 @@ def encode(state: TailState) -> str:
         )
         for run_id, run in state.runs.runs.items()
     }
-    model = CursorModel(v=CURSOR_VERSION, pos=state.position, runs=runs, lt=state.log_time)
+    model = CursorModel(
+        v=CURSOR_VERSION, pos=state.position.to_json(), runs=runs, lt=state.log_time
+    )
     return model.model_dump_json(exclude_defaults=True)
 
 
-def decode(text: str, now: float) -> TailState:
-    """The state a cursor holds; raises CursorError for anything else, whatever the text."""
+def decode(text: str, now: float, positions: Positions) -> TailState:
+    """The state a cursor holds, its position read by `positions`; raises CursorError for
+    anything else, whatever the text."""
     if len(text) > MAX_CURSOR_CHARS:
         raise _not_ours(f"{len(text):,} characters, more than {MAX_CURSOR_CHARS:,}")
     try:
@@ -110,7 +116,7 @@ def decode(text: str, now: float) -> TailState:
     except ValueError as error:
         raise _not_ours(f"not JSON: {error}") from None
     if isinstance(raw, dict) and "last_storage_id" in raw:
-        return _take_over(raw, now)
+        return _take_over(raw, now, positions)
     try:
         model = CursorModel.model_validate(raw)
     except ValidationError as error:
@@ -128,7 +134,7 @@ def decode(text: str, now: float) -> TailState:
         )
         for run_id, run in model.runs.items()
     }
-    return TailState(model.pos, RunState(runs), model.lt)
+    return TailState(positions(model.pos), RunState(runs), model.lt)
 
 
 def _no_constant(name: str) -> float:
@@ -143,7 +149,7 @@ def _step_id(version: int, run_id: str, key: str, step: _StepModel) -> str | Non
     return v1_step_run_id(run_id, key, step.n, step.t)
 
 
-def _take_over(raw: dict[str, Any], now: float) -> TailState:
+def _take_over(raw: dict[str, Any], now: float, positions: Positions) -> TailState:
     """openlineage-dagster's cursor: resume after its last storage id, keeping its run ids.
 
     It named a job run's OpenLineage run after the Dagster run id and each step attempt with a
@@ -170,12 +176,10 @@ def _take_over(raw: dict[str, Any], now: float) -> TailState:
         )
         for run_id, pipeline in legacy.running_pipelines.items()
     }
-    in_flight: list[Position] = list(runs)
-    position: Position = {
-        "strategy": LEGACY_STRATEGY,
-        "after": legacy.last_storage_id,
-        "runs": in_flight,
-    }
+    in_flight: list[JsonValue] = list(runs)
+    position = positions(
+        {"strategy": LEGACY_STRATEGY, "after": legacy.last_storage_id, "runs": in_flight}
+    )
     return TailState(position, RunState(runs), now)
 
 
@@ -192,9 +196,12 @@ class JsonCursorStore:
         self,
         read: Callable[[], str | None],
         write: Callable[[str], None],
+        positions: Positions,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`positions`: the event source's `position_from_json`, which checks a position."""
         self._read = read
+        self._positions = positions
         self._write = write
         self._clock = clock
 
@@ -202,7 +209,7 @@ class JsonCursorStore:
         text = self._read()
         if not text:
             return None
-        return decode(text, self._clock())
+        return decode(text, self._clock(), self._positions)
 
     def save(self, state: TailState) -> None:
         self._write(encode(state))

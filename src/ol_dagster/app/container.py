@@ -48,7 +48,8 @@ class Container(containers.DeclarativeContainer):
     when a provider is called: `container.event_source(instance=..., catalog=...)`,
     `container.asset_catalog(definitions=...)`, `container.definitions(local=...)`,
     `container.code_location(repositories=[...])`, `container.workspace(workspace_files=...)`,
-    `container.cursor_store(read=..., write=...)`, `container.dead_letters(instance=..., name=...)`.
+    `container.cursor_store(read=..., write=..., positions=source.position_from_json)`,
+    `container.dead_letters(instance=..., name=...)`.
     Tests replace a provider with `container.emitter.override(fake)`.
     """
 

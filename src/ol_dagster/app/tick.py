@@ -74,8 +74,10 @@ class TickBudget:
         return max(self.page_size, self.read_at_once)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class TickReport:
+    position: Position
+    """Where the tick left the cursor."""
     records_read: int = 0
     """Records done with: all their events accepted (or none to send)."""
     records_unsent: int = 0
@@ -101,8 +103,6 @@ class TickReport:
     """The budget ran out while a page was being sent: the rest of it goes next tick."""
     open_runs: int = 0
     expired_runs: list[str] = field(default_factory=list)
-    position: Position = None
-    """Where the tick left the cursor."""
     log_time: float = 0.0
     """Timestamp of the newest record done with."""
 
@@ -190,7 +190,7 @@ def run_tick(
     ahead_of_log = source.ahead_of_log(state.position, state.log_time)
     if ahead_of_log is not None:
         raise CursorError(ahead_of_log, hint=AHEAD_OF_LOG_HINT)
-    report = TickReport()
+    report = TickReport(position=state.position)
     if dead_letters is not None:
         try:
             report.dead_letters_kept = dead_letters.count()

@@ -39,6 +39,12 @@ class EventSource(Protocol):
         """At most `limit` records that follow `after`."""
         ...
 
+    def position_from_json(self, value: JsonValue) -> Position:
+        """The position `value` (a position's `to_json()`, or openlineage-dagster's, see
+        LEGACY_STRATEGY) holds; CursorError when it is not one of this source's: malformed,
+        or written for another kind of event-log storage."""
+        ...
+
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         """`position` without anything it keeps for these runs (runs given up as dead)."""
         ...

@@ -1,12 +1,20 @@
-"""Where a reader is in the event log: a JSON value only its event source reads."""
+"""Where a reader is in the event log: a value its event source makes, reads and writes."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-Position: TypeAlias = JsonValue
-"""Where a reader is in the event log. Opaque to the domain: only its event source reads it."""
+
+
+class Position(Protocol):
+    """Where a reader is in the event log, as its event source made it. Opaque to the domain,
+    which keeps it (`TailState`) and hands it back: only the source reads it. A cursor holds it
+    as `to_json()` and gets it back through the source's `position_from_json`, which is where
+    a position is checked, once, when the cursor is loaded."""
+
+    def to_json(self) -> JsonValue: ...
+
 
 LEGACY_STRATEGY = "openlineage-dagster"
 """The position a cursor taken over from openlineage-dagster gets (`{"strategy": this, ...}`):

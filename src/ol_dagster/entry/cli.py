@@ -190,7 +190,9 @@ def _run(
     return run_tick(
         dead_letters=dead_letters,
         source=source,
-        cursor=container.cursor_store(read=slot.read, write=slot.write),
+        cursor=container.cursor_store(
+            read=slot.read, write=slot.write, positions=source.position_from_json
+        ),
         emitter=emitter,
         translator=container.translator(),
         # long enough to ride out a backend's hiccup with retries (0.5 s, 1 s, 2 s, ...)
@@ -308,9 +310,13 @@ def _sending_emitter(container: Container) -> Emitter:
     return emitter
 
 
-def _decoded(container: Container, text: str | None) -> TailState | None:
-    """A cursor's text (the sensor's, a state file's) as the state it holds."""
-    state: TailState | None = container.cursor_store(read=lambda: text, write=_read_only).load()
+def _decoded(container: Container, text: str | None, source: EventSource) -> TailState | None:
+    """A cursor's text (the sensor's, a state file's) as the state it holds, its position
+    checked by `source`."""
+    store = container.cursor_store(
+        read=lambda: text, write=_read_only, positions=source.position_from_json
+    )
+    state: TailState | None = store.load()
     return state
 
 
@@ -526,7 +532,7 @@ def _check_cursor(
         _say("cursor", f"sensor {sensor_name!r} has no cursor yet (it has not ticked)")
         return 0
     try:
-        state = _decoded(container, cursor)
+        state = _decoded(container, cursor, source)
     except OlDagsterError as error:
         _say("cursor", str(error), ok=False)
         return 1
@@ -537,7 +543,7 @@ def _check_cursor(
         ahead = source.ahead_of_log(state.position, state.log_time)
         if ahead is not None:
             raise CursorError(ahead, hint=AHEAD_OF_LOG_HINT)
-    except OlDagsterError as error:  # a position this instance's storage cannot use
+    except OlDagsterError as error:  # ahead of the log, or the log unreadable
         _say("cursor", str(error), ok=False)
         return 1
     behind = f"{ids_behind:,}" if ids_behind is not None else "?"

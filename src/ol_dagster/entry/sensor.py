@@ -130,7 +130,11 @@ def tick(
     )
     return run_tick(
         source=source,
-        cursor=wiring.cursor_store(read=lambda: context.cursor, write=context.update_cursor),
+        cursor=wiring.cursor_store(
+            read=lambda: context.cursor,
+            write=context.update_cursor,
+            positions=source.position_from_json,
+        ),
         emitter=wiring.emitter(),
         translator=wiring.translator(),
         budget=budget,
