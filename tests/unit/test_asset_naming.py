@@ -50,8 +50,18 @@ def test_a_uri_names_the_dataset_where_it_lives(uri: str, expected: DatasetId) -
     assert dataset.alias == DatasetId("dagster", "sales/orders")  # the symlink to its asset key
 
 
-def test_a_bigquery_table_needs_no_configuration() -> None:
-    catalog = _catalog({"dagster/table_name": "proj.sales.orders"}, kinds={"bigquery"})
+@pytest.mark.parametrize(
+    "table_name",
+    [
+        "proj.sales.orders",
+        # as BigQuery's SQL quotes a table: the quotes are not part of its name
+        "`proj.sales.orders`",
+        "`proj`.sales.`orders`",
+        " proj.sales.orders ",
+    ],
+)
+def test_a_bigquery_table_needs_no_configuration(table_name: str) -> None:
+    catalog = _catalog({"dagster/table_name": table_name}, kinds={"bigquery"})
     assert catalog.dataset(AssetKey(["sales", "orders"])).id == DatasetId(
         "bigquery", "proj.sales.orders"
     )
