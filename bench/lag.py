@@ -18,7 +18,7 @@ from bench.catchup import DiscardEmitter, StringCursor, catch_up, emitter_of, st
 from bench.reading import unread
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
-from ol_dagster.adapters.json_cursor import decode
+from ol_dagster.adapters.json_cursor import Positions, decode
 from ol_dagster.app.tick import TickBudget
 from ol_dagster.domain.ports import Emitter
 
@@ -29,10 +29,9 @@ SENSOR_BUDGET_SECONDS = 30.0
 LOAD_MARGIN_SECONDS = 15.0
 
 
-def _trail(instance: DagsterInstance, cursor: StringCursor) -> str:
+def _trail(instance: DagsterInstance, cursor: StringCursor, positions: Positions) -> str:
     assert cursor.text is not None
-    source = DagsterEventSource(instance, AssetCatalog(None))
-    behind = unread(instance, decode(cursor.text, time.time(), source.position_from_json).position)
+    behind = unread(instance, decode(cursor.text, time.time(), positions).position)
     if behind.oldest is None:
         return "0 records unread"
     records = f"{behind.records:,} record{'s' if behind.records > 1 else ''}"
@@ -71,11 +70,12 @@ def _tick(
     emitter: Emitter,
     budget: TickBudget,
 ) -> None:
-    before = _trail(instance, cursor)
+    positions = DagsterEventSource(instance, AssetCatalog(None)).position_from_json
+    before = _trail(instance, cursor, positions)
     began = time.perf_counter()
     report = tick(instance, cursor, emitter, budget)
     took = time.perf_counter() - began
-    after = _trail(instance, cursor)
+    after = _trail(instance, cursor, positions)
     print(
         f"  tick {number} due at {at:5.1f} s: before: {before}\n"
         f"      the tick read {report.records_read:,} records in {report.pages} pages, emitted "

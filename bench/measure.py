@@ -31,9 +31,6 @@ class Rate:
     reference's rate measured just before it (see `median_rate`)."""
 
     def ratio(self, other: Rate) -> float:
-        """Against the reference it was paired with, the paired figure; else `other`'s rate."""
-        if self.paired is not None:
-            return self.paired
         return self.per_second / other.per_second if other.per_second else float("nan")
 
 

@@ -35,7 +35,10 @@ REMOTE_SECONDS = 0.005
 
 
 def _line(label: str, rate: Rate, unit: str, versus: Rate | None = None, base: str = "") -> None:
-    ratio = f"  {rate.ratio(versus):5.2f} x {base}" if versus is not None else ""
+    """`versus`: the rate the ratio is to, unless `rate` was paired with it (`median_rate`)."""
+    paired = rate.paired
+    value = paired if paired is not None else rate.ratio(versus) if versus is not None else None
+    ratio = f"  {value:5.2f} x {base}" if value is not None else ""
     reps = f"  (median of {rate.repeat})" if rate.repeat > 1 else "  (1 run)"
     print(f"  {label:<58} {rate.per_second:>7,.0f} {unit}{ratio}{reps}")
 

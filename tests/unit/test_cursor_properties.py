@@ -94,8 +94,9 @@ def test_any_text_loads_or_is_a_cursor_error_and_saves_back_the_same(text: str) 
         '{"v": 2, "pos": null, "runs": {"r": {"t": Infinity}}}',
         '{"last_storage_id": 9223372036854775808}',
         "x" * 5_000_000,
+        '{"v": 2, "pos": {"strategy": "storage_id", "after": 1, "gaps": [[5, 1%s]]}}' % ("0" * 400),
     ],
-    ids=["nested", "nan", "overflowing float", "infinity", "id of 2^63", "huge"],
+    ids=["nested", "nan", "overflowing float", "infinity", "id of 2^63", "huge", "time of 10^400"],
 )
 def test_what_a_hand_edit_or_a_bug_writes_is_a_cursor_error(text: str) -> None:
     with pytest.raises(CursorError):

@@ -196,12 +196,12 @@ class AssetCatalog:
 def _bigquery(table_name: str) -> DatasetId:
     """`project.dataset.table`, as the convention names a BigQuery table, without the backticks
     BigQuery's SQL quotes a table or its parts with (`` `p.d.t` ``, `` `p`.d.t ``), which no
-    name holds; a name of other parts is kept as given."""
+    name holds; a name of other parts is kept so, its parts trimmed too."""
     parts = [part.strip() for part in table_name.replace("`", "").split(".")]
     if len(parts) == 3 and all(parts):
         table = naming.BigQuery(*parts)
         return DatasetId(table.get_namespace(), table.get_name())
-    return DatasetId("bigquery", table_name)
+    return DatasetId("bigquery", ".".join(parts))
 
 
 def _integer(entry: Any) -> int | None:

@@ -808,9 +808,15 @@ def _gaps(value: JsonValue) -> dict[int, float] | None:
         storage_id, missed = gap
         if not (_is_int(storage_id) and 0 <= storage_id <= _MAX_STORAGE_ID):
             return None
-        if not (_is_int(missed) or isinstance(missed, float)) or not math.isfinite(missed):
+        if not (_is_int(missed) or isinstance(missed, float)):
             return None
-        gaps[storage_id] = float(missed)
+        try:
+            when = float(missed)  # an integer beyond a float's range overflows
+        except OverflowError:
+            return None
+        if not math.isfinite(when):
+            return None
+        gaps[storage_id] = when
     return gaps
 
 

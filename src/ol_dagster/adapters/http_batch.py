@@ -428,17 +428,18 @@ class _Pipeline:
             return None
         data = memoryview(b"".join(requests_now))
         ends = list(itertools.accumulate(len(request) for request in requests_now))
-        sent = 0
+        # Each is taken as written when the writing began: a backend's pace is not overrated.
+        began, sent = time.monotonic(), 0
         try:
-            sock.settimeout(self._timeout())
             while sent < len(data):
+                sock.settimeout(self._timeout())  # as `sendall` did: the time left, not more
                 sent += sock.send(data[sent:])
         except TimeoutError as error:
             raise _as_requests_error(error, self.poster._prepared) from error
         except OSError as error:
-            written.extend([time.monotonic()] * (bisect.bisect_right(ends, sent) + 1))
+            written.extend([began] * (bisect.bisect_right(ends, sent) + 1))
             return error
-        written.extend([time.monotonic()] * len(requests_now))
+        written.extend([began] * len(requests_now))
         return None
 
     def close(self) -> None:
