@@ -242,9 +242,9 @@ class _RawBackend:
             while True:
                 held: list[str] = []
                 while len(held) < (self.hold if answered else 1):  # the first alone
-                    head = b"".join(iter(stream.readline, b"\r\n"))
-                    if not head:
-                        return
+                    head = _head(stream)
+                    if head is None:
+                        return  # the client closed the connection
                     length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
                     if self.max_body is not None and length > self.max_body:
                         # as a proxy with a body limit: refused unread, the connection closed
@@ -279,6 +279,17 @@ class _RawBackend:
 
     def close(self) -> None:
         self._listener.close()
+
+
+def _head(stream: BinaryIO) -> bytes | None:
+    """A request's head, up to the blank line; None at the end of the stream, even mid-head (a
+    loop until the blank line would spin on the empty reads of a closed connection)."""
+    lines: list[bytes] = []
+    while (line := stream.readline()) != b"\r\n":
+        if not line:
+            return None
+        lines.append(line)
+    return b"".join(lines)
 
 
 _TOO_LARGE = (

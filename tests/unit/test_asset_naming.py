@@ -69,7 +69,9 @@ def test_a_bigquery_table_needs_no_configuration(table_name: str) -> None:
 
 def test_a_bigquery_name_of_other_parts_loses_its_quotes_too() -> None:
     catalog = _catalog({"dagster/table_name": "`sales`.orders"}, kinds={"bigquery"})
-    assert catalog.dataset(AssetKey(["sales", "orders"])).id == DatasetId("bigquery", "sales.orders")
+    assert catalog.dataset(AssetKey(["sales", "orders"])).id == DatasetId(
+        "bigquery", "sales.orders"
+    )
 
 
 def test_a_table_of_a_configured_storage_kind_takes_its_namespace() -> None:
