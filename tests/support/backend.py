@@ -86,6 +86,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.backend = backend
         self.connections: set[socket.socket] = set()
+        # A client that goes away between the poll and the accept (a killed daemon) would leave
+        # a blocking accept waiting for the next one, and `shutdown` waiting forever on it; with
+        # a timeout, the accept gives up and the serving loop sees the shutdown. (The sockets
+        # accepted are blocking still.)
+        self.socket.settimeout(1.0)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self.connections.add(request)
