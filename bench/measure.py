@@ -48,17 +48,14 @@ def median_rate(
     (make bench, 2026-12-03), so a ratio of two medians measured a minute apart moves with it."""
     rates, ratios, counts = [], [], set()
     for _ in range(repeat):
-        base = _rate(reference) if reference is not None else None
-        gc.collect()
-        start = time.perf_counter()
-        count = action()
-        elapsed = time.perf_counter() - start
+        base = _timed(reference)[1] if reference is not None else None
+        count, rate = _timed(action)
         if check is not None:
             check(count)
         counts.add(count)
-        rates.append(count / elapsed if elapsed > 0 else float("inf"))
+        rates.append(rate)
         if base is not None:
-            ratios.append(rates[-1] / base)
+            ratios.append(rate / base)
     if len(counts) != 1:
         # Every repetition must do the same work, or their median means nothing.
         raise RuntimeError(f"repetitions handled different numbers of items: {sorted(counts)}")
@@ -66,12 +63,13 @@ def median_rate(
     return Rate(statistics.median(rates), counts.pop(), repeat, paired)
 
 
-def _rate(action: Callable[[], int]) -> float:
+def _timed(action: Callable[[], int]) -> tuple[int, float]:
+    """How many items `action` handled, and how many a second, after a full collection."""
     gc.collect()
     start = time.perf_counter()
     count = action()
     elapsed = time.perf_counter() - start
-    return count / elapsed if elapsed > 0 else float("inf")
+    return count, count / elapsed if elapsed > 0 else float("inf")
 
 
 def python_peak_bytes(action: Callable[[], object]) -> int:
