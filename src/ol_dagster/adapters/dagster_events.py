@@ -203,7 +203,7 @@ class DagsterEventSource:
     def read(self, after: Position, limit: int) -> Batch:
         if self.strategy == PER_RUN:
             position = _own(after, PerRunPosition)
-            return self._read_per_run(position.index, dict(position.runs), limit)
+            return self._read_per_run(position.index, position.runs, limit)
         return self._read_global(_own(after, GlobalPosition), limit)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
@@ -425,7 +425,7 @@ class DagsterEventSource:
         return max((records[0].storage_id for records in newest if records), default=0)
 
     # -- run-sharded: the run-status index, then each open run's shard ------------------------
-    def _read_per_run(self, index: int, runs: dict[str, int], limit: int) -> _PerRunBatch:
+    def _read_per_run(self, index: int, runs: Mapping[str, int], limit: int) -> _PerRunBatch:
         index, runs = self._discover_runs(index, runs, limit)
         found: list[tuple[int, EventLogEntry]] = []
         for run_id, last in runs.items():

@@ -427,7 +427,6 @@ class _Pipeline:
         if not requests_now:
             return None
         data = memoryview(b"".join(requests_now))
-        ends = list(itertools.accumulate(len(request) for request in requests_now))
         # Each is taken as written when the writing began: a backend's pace is not overrated.
         began, sent = time.monotonic(), 0
         try:
@@ -437,6 +436,7 @@ class _Pipeline:
         except TimeoutError as error:
             raise _as_requests_error(error, self.poster._prepared) from error
         except OSError as error:
+            ends = list(itertools.accumulate(len(request) for request in requests_now))
             written.extend([began] * (bisect.bisect_right(ends, sent) + 1))
             return error
         written.extend([began] * len(requests_now))
