@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+import sqlalchemy
+from dagster import (
+    AssetObservation,
+    DagsterEventType,
+    DagsterInstance,
+    DataVersion,
+    EventLogEntry,
+    ObserveResult,
+    deserialize_value,
+    observable_source_asset,
+    serialize_value,
+)
+from dagster._core.definitions.observe import observe
 
 from ol_dagster.adapters import dagster_events
 from ol_dagster.adapters.asset_catalog import AssetCatalog
@@ -17,7 +29,15 @@ from ol_dagster.domain.errors import CursorError
 from ol_dagster.domain.ports import EventSource, Position
 from ol_dagster.domain.records import DagsterRecord
 from tests.fakes import FakeEventSource
-from tests.support.dagster_env import STORAGES, audited, dagster_instance, etl, run_config_for
+from tests.support import asset_graph
+from tests.support.dagster_env import (
+    STORAGES,
+    audited,
+    dagster_instance,
+    etl,
+    publishing,
+    run_config_for,
+)
 from tests.support.records import RunWriter
 
 STEPS = ["extract", "transform", "load"]
@@ -190,3 +210,133 @@ def test_run_facts_are_the_same_on_whichever_page_a_run_begins(
 
 def _start(instance: DagsterInstance) -> Position:
     return DagsterEventSource(instance, AssetCatalog(None)).initial_position(0)
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+@pytest.mark.parametrize("storage", STORAGES)
+def test_records_read_as_dagster_reads_them(
+    storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source reads the event log's rows and decodes the plain records' JSON itself; every
+    record must come out as through Dagster's own API (`get_logs_for_all_runs_by_log_id`,
+    `get_records_for_run`, which a storage that is not SQL leaves it), whatever its type."""
+    with dagster_instance(storage, tmp_path / "home") as instance:
+        _every_kind_of_record(instance)
+        own, _ = _read_all(DagsterEventSource(instance, AssetCatalog(None)), _start(instance), 7)
+        rows = _rows(instance)
+        with monkeypatch.context() as patched:  # as on a storage that is not SQL
+            patched.setattr(dagster_events, "event_rows", lambda *args: None)
+            patched.setattr(dagster_events, "run_event_rows", lambda *args: None)
+            dagsters, _ = _read_all(
+                DagsterEventSource(instance, AssetCatalog(None)), _start(instance), 7
+            )
+    assert own == dagsters
+    assert {r.kind for r in own} >= {
+        "RUN_START", "RUN_SUCCESS", "RUN_FAILURE", "STEP_START", "STEP_SUCCESS", "STEP_FAILURE",
+        "STEP_UP_FOR_RETRY", "STEP_RESTARTED", "ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION",
+        "ASSET_OBSERVATION",
+    }  # fmt: skip
+    assert any(r.error for r in own) and any(r.datasets for r in own)
+    for storage_id, text in rows:  # each row alone, as decoded and as Dagster reads it
+        decoded = dagster_events._decode(storage_id, text)
+        dagster = dagster_events._Entry.of(deserialize_value(text, EventLogEntry))
+        assert replace(decoded, full=None) == replace(dagster, full=None)
+        plain = dagster.full is not None and dagster.full.dagster_event_type in PLAIN
+        assert (decoded.full is None) == plain
+        assert decoded.full is None or decoded.full == dagster.full
+
+
+PLAIN = {
+    DagsterEventType.RUN_START,
+    DagsterEventType.RUN_SUCCESS,
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+}
+
+
+def _every_kind_of_record(instance: DagsterInstance) -> None:
+    """Runs that write every type of record the source reads: a job that succeeds, one that
+    fails, a step retried, assets with metadata and partitions, a failed check, a failed asset,
+    observations in a run and without one."""
+    etl.execute_in_process(instance=instance, tags={"team": "data"})
+    audited.execute_in_process(
+        instance=instance, run_config=run_config_for(fail=True), raise_on_error=False
+    )
+    publishing.execute_in_process(instance=instance, raise_on_error=False)
+    defs = asset_graph.definitions()
+    for job in ("sales_job", "forecast_job"):
+        defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False)
+    report = defs.resolve_job_def("report_job")
+    report.execute_in_process(instance=instance, partition_key="emea")
+    observe([vendor_feed], instance=instance)
+    instance.report_runless_asset_event(
+        AssetObservation(asset_key="partner_table", metadata={"dagster/row_count": 5})
+    )
+
+
+@observable_source_asset(metadata={"dagster/uri": "s3://vendor-drop/feed.csv"})
+def vendor_feed() -> ObserveResult:
+    return ObserveResult(data_version=DataVersion("v7"), metadata={"dagster/row_count": 10})
+
+
+def _rows(instance: DagsterInstance) -> list[tuple[int, str]]:
+    """Every stored record of a type the source reads, as (storage id, JSON), from each run."""
+    storage = instance.event_log_storage
+    rows = []
+    for run_id in instance.get_run_ids():
+        found = dagster_events.run_event_rows(storage, run_id, 0, TYPE_VALUES, 10_000)
+        assert found is not None
+        rows.extend(found)
+    return rows
+
+
+TYPE_VALUES = sorted(t.value for t in dagster_events.EVENT_TYPES)
+
+
+def test_a_record_dagster_cannot_read_is_named_and_read_past(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record Dagster's own reader cannot read (written by a newer Dagster than the sensor's
+    code location runs, say) comes out with no event type, which the tick skips by its storage
+    id, and the records after it are read. Dagster's API ends its read at such a record."""
+    with dagster_instance("sqlite_consolidated", tmp_path / "home") as instance:
+        etl.execute_in_process(instance=instance)
+        rows = _rows(instance)
+        broken = rows[3][0]
+        future = json.loads(rows[3][1])
+        future["__class__"] = "EventLogEntryFromTheFuture"
+        with instance.event_log_storage.index_connection() as connection:
+            connection.execute(
+                sqlalchemy.text("UPDATE event_logs SET event = :event WHERE id = :id"),
+                {"event": json.dumps(future), "id": broken},
+            )
+        source = DagsterEventSource(instance, AssetCatalog(None))
+        records, _ = _read_all(source, _start(instance), 4)
+    assert [r.storage_id for r in records] == [storage_id for storage_id, _ in rows]
+    unreadable = records[3]
+    assert (unreadable.kind, unreadable.run_id) == ("", records[0].run_id)
+    assert f"Dagster cannot read storage id {broken}" in caplog.text
+    assert "EventLogEntryFromTheFuture" in caplog.text
+
+
+def test_a_plain_record_in_a_shape_not_known_is_read_by_dagster() -> None:
+    """The plain records' JSON is read only in the shape Dagster's serdes writes; any other
+    shape (a field renamed, a type changed) goes through Dagster's own reader."""
+    entry = EventLogEntry(
+        error_info=None,
+        level="DEBUG",
+        user_message="",
+        run_id="r1",
+        timestamp=1700000000.25,
+        step_key="extract",
+        job_name="etl",
+        dagster_event=None,
+    )
+    text = serialize_value(entry)
+    assert dagster_events._decode(1, text) == dagster_events._Entry.of(entry)  # not a plain type
+    stored = json.loads(text)
+    stored["dagster_event"] = {"__class__": "DagsterEvent", "event_type_value": "STEP_START"}
+    assert dagster_events._plain(stored) is not None
+    for renamed in ({"job_name": "etl"}, {"timestamp": 1700000000}, {"run_id": None}):
+        changed = {k: v for k, v in stored.items() if k != "pipeline_name"} | renamed
+        assert dagster_events._plain(changed) is None
