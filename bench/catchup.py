@@ -28,6 +28,8 @@ MAX_TICKS = 10_000
 class DiscardEmitter:
     """Accepts everything and sends nothing: the cost of ol-dagster without a backend."""
 
+    batch_size = 1
+
     def __init__(self) -> None:
         self.accepted = 0
 

@@ -125,6 +125,8 @@ class FakeEmitter:
     keeps it; with a `FakeClock`, each event takes `seconds` of it to send.
     """
 
+    batch_size = 1
+
     def __init__(
         self, clock: FakeClock | Callable[[], float] | None = None, seconds: float = 0.0
     ) -> None:

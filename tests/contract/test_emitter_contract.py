@@ -120,6 +120,16 @@ def test_events_longer_than_a_batch_arrive_whole_and_in_order(
     assert under_test.received() == _expected(events + events[:1])
 
 
+@pytest.mark.parametrize("size", [None, 4])
+def test_batch_size_is_the_events_one_request_carries(
+    backend: LineageBackend, size: int | None
+) -> None:
+    """What the tick sizes its pages by: the batch transport's `batch_size`, 1 for others."""
+    emitter = _real(backend, size).emitter
+    assert emitter.emit(_events(emitter.batch_size)).failure is None
+    assert backend.requests == 1 and emitter.batch_size == (size or 1)
+
+
 @pytest.mark.parametrize("batch_size", [None, 3])
 def test_real_events_match_the_official_schemas(
     backend: LineageBackend, schemas: OpenLineageSchemas, batch_size: int | None

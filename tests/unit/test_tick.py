@@ -395,3 +395,23 @@ def test_a_cursor_ahead_of_the_log_is_refused_with_how_to_fix_it() -> None:
     ):
         ports.tick()
     assert ports.emitter.sent == _straight(records)  # nothing more sent
+
+
+def test_pages_are_as_large_as_the_emitters_requests() -> None:
+    """An emitter that sends its events in requests of `batch_size` (the batch transport's,
+    500 by default) gets pages of that many records however small the sensor's pages: pages of
+    30 would cut every request to 30 events. A failure keeps what was accepted, record by
+    record, as in any page."""
+    records = _two_runs()
+    ports = Ports(records)
+    ports.emitter.batch_size = 4
+    report = ports.tick(page_size=3, read_at_once=100)
+    assert report.pages == 3 and report.caught_up
+    assert ports.emitter.calls == [4, 4, 2]
+    assert ports.emitter.sent == _straight(records)
+    failing = Ports(records)
+    failing.emitter.batch_size, failing.emitter.allowance = 4, 6
+    report = failing.tick(page_size=3, read_at_once=100)
+    assert report.records_read == 6 and report.failure is not None
+    saved = failing.cursor.saved
+    assert saved is not None and saved.position == FakePosition(records[5].storage_id)

@@ -160,6 +160,12 @@ class OpenLineageEmitter:
         self._lock = threading.Lock()
 
     @property
+    def batch_size(self) -> int:
+        """The batch transport's events a request (its `batch_size`); 1 for any other."""
+        transport = self._client.transport
+        return transport.batch_size if isinstance(transport, HttpBatchTransport) else 1
+
+    @property
     def disabled(self) -> bool:
         """The client sends nothing (OPENLINEAGE_DISABLED=true, or a noop transport)."""
         return getattr(self._client.transport, "kind", None) == NoopTransport.kind
@@ -606,6 +612,8 @@ def _retryable(error: Exception) -> bool:
 
 class PrintingEmitter:
     """Writes each event as one JSON line instead of sending it: for dry runs."""
+
+    batch_size = 1
 
     def __init__(self, stream: TextIO, engine_version: str) -> None:
         self._stream = stream

@@ -54,9 +54,9 @@ a read slower than the budget would leave every tick with no time to send anythi
 @dataclass(frozen=True, slots=True)
 class TickBudget:
     page_size: int
-    """Records per page: the sensor's `record_filter_limit`. A page's events are sent together
-    (one request of the batch transport) and the cursor moves past it once they are accepted; no
-    page starts after the deadline."""
+    """Records per page: the sensor's `record_filter_limit`, or the emitter's `batch_size` when
+    larger (the batch transport's events a request). A page's events are sent together and the
+    cursor moves past it once they are accepted; no page starts after the deadline."""
     seconds: float
     """No new page, request or retry is started after this many seconds, and a request is ended
     by then plus `REQUEST_GRACE_SECONDS` (adapters/openlineage_emitter.py): the tick returns
@@ -68,6 +68,10 @@ class TickBudget:
     """A run open for longer than this without any end is given up as dead and forgotten."""
     read_at_once: int = READ_AT_ONCE
     """Records read from the event log in one query, cut into pages; a page at least."""
+
+    def sending(self, batch_size: int) -> TickBudget:
+        """This budget for an emitter that sends `batch_size` events a request."""
+        return replace(self, page_size=max(self.page_size, batch_size))
 
     @property
     def read_size(self) -> int:
@@ -203,6 +207,7 @@ def run_tick(
     )
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     report.settled(state)
+    budget = budget.sending(emitter.batch_size)
     pages = _Pages(
         source, cursor, emitter, translator, budget, dead_letters, room, deadline, clock, sleep
     )

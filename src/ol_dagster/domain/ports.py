@@ -101,6 +101,12 @@ class EmitResult:
 
 
 class Emitter(Protocol):
+    @property
+    def batch_size(self) -> int:
+        """Events it sends together, in one request (1: one at a time). The tick sends at least
+        this many records' events at once, so that small pages do not cut its requests short."""
+        ...
+
     def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         """Send events in order; stop at the first the backend does not accept.
 
