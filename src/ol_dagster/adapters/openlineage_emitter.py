@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from urllib.parse import urljoin, urlsplit
 
 from openlineage.client import OpenLineageClient
@@ -416,7 +417,7 @@ class ClientSteps:
         self._client = client
         self._base: dict[bool, Additions] = {}
         self._bare: RunEvent | None = None
-        self._tag_templates: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._tag_makers: dict[tuple[str, ...], Callable[[LineageEvent], dict[str, Any]]] = {}
         self._additions: dict[tuple[tuple[tuple[str, str], ...], bool], Additions] = {}
 
     @classmethod
@@ -465,20 +466,26 @@ class ClientSteps:
         The step merges the user's tags into the event's by key, passing the event's values
         through: it is run once per set of tag keys, on stand-ins for the values, which are
         then put in place (nearly every Dagster step has tags of its own: its run id, step key
-        and attempt). Should a stand-in come out altered, the step is run on the values."""
+        and attempt), by a function made once from what the step left (`_filling`). Should a
+        stand-in come out altered, the step is run on the values."""
         keys = tuple(key for key, _ in event.run_tags)
-        template = self._tag_templates.get(keys)
-        if template is None:
-            if len(self._tag_templates) >= self._KEPT:
-                self._tag_templates.clear()
+        make = self._tag_makers.get(keys)
+        if make is None:
+            if len(self._tag_makers) >= self._KEPT:
+                self._tag_makers.clear()
             stand_ins = tuple((key, _stand_in(i)) for i, key in enumerate(keys))
-            template = self._tag_templates[keys] = self._stepped_tags(event, stand_ins)
-        values = {_stand_in(i): value for i, (_, value) in enumerate(event.run_tags)}
+            make = self._tag_makers[keys] = self._tag_maker(self._stepped_tags(event, stand_ins))
+        return make(event)
+
+    def _tag_maker(self, template: dict[str, Any]) -> Callable[[LineageEvent], dict[str, Any]]:
+        """What makes an event's run tags facet from the step's `template` of its tag keys."""
         try:
-            placed: dict[str, Any] = _put_in_place(template, values)
+            fill = _filling(template)
         except _Altered:
-            return self._stepped_tags(event, event.run_tags)
-        return placed
+            return lambda event: self._stepped_tags(event, event.run_tags)
+        if fill is None:  # nothing stands in: no tags of the event's own come through
+            return lambda event: template
+        return lambda event: cast("dict[str, Any]", fill([v for _, v in event.run_tags]))
 
     def _stepped_tags(
         self, event: LineageEvent, run_tags: tuple[tuple[str, str], ...]
@@ -506,20 +513,50 @@ class _Altered(Exception):
     """A stand-in came out of the client's step altered."""
 
 
-def _put_in_place(template: Any, values: Mapping[str, str]) -> Any:
-    """`template` with each stand-in replaced by its value; raises `_Altered` if a stand-in
-    came out of the step as part of a text."""
+_Fill = Callable[[Sequence[str]], Any]
+
+
+def _filling(template: Any) -> _Fill | None:
+    """A function that makes `template` with the `i`-th stand-in replaced by the `i`-th of the
+    values it is given (what does not hold a stand-in is shared, not copied); None when nothing
+    in `template` stands in. Raises `_Altered` if a stand-in came out of the step as part of a
+    text."""
     if isinstance(template, str):
-        if template in values:
-            return values[template]
+        index = _index_of(template)
+        if index is not None:
+            return itemgetter(index)
         if _STAND_IN in template:
             raise _Altered(template)
-        return template
+        return None
     if isinstance(template, dict):
-        return {key: _put_in_place(item, values) for key, item in template.items()}
+        fills = {key: _filling(item) for key, item in template.items()}
+        varying = [(key, fill) for key, fill in fills.items() if fill is not None]
+        if not varying:
+            return None
+        fixed = {key: template[key] for key, fill in fills.items() if fill is None}
+
+        def filled_dict(values: Sequence[str]) -> dict[str, Any]:
+            filled = dict(fixed)
+            for key, fill in varying:
+                filled[key] = fill(values)
+            return filled
+
+        return filled_dict
     if isinstance(template, list):
-        return [_put_in_place(item, values) for item in template]
-    return template
+        items = [(_filling(item), item) for item in template]
+        if all(fill is None for fill, _ in items):
+            return None
+        return lambda values: [item if fill is None else fill(values) for fill, item in items]
+    return None
+
+
+def _index_of(text: str) -> int | None:
+    """The index `text` stands in for, if it is a stand-in."""
+    if text.startswith(_STAND_IN) and text.endswith("\x00"):
+        index = text[len(_STAND_IN) : -1]
+        if index.isdigit():
+            return int(index)
+    return None
 
 
 def _bare_event(event: LineageEvent, run_tags: tuple[tuple[str, str], ...]) -> LineageEvent:
