@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -40,8 +42,14 @@ from openlineage.client.facet_v2 import (
 )
 
 from ol_dagster.domain.datasets import AddedFacet, Dataset
-from ol_dagster.domain.lineage import DatasetObservation, Emittable, EventType, LineageEvent
-from ol_dagster.domain.records import JobDocs
+from ol_dagster.domain.lineage import (
+    DatasetObservation,
+    Emittable,
+    EventType,
+    LineageEvent,
+    ParentRef,
+)
+from ol_dagster.domain.records import ErrorDetail, JobDocs
 from ol_dagster.version import PRODUCER, __version__
 
 JsonDict = dict[str, Any]
@@ -122,45 +130,70 @@ def run_event_dict(event: LineageEvent, engine_version: str) -> JsonDict:
 
 
 def run_facets_dict(event: LineageEvent, engine_version: str) -> JsonDict:
-    run_facets: JsonDict = {}
+    return {name: build() for name, _, build in run_facet_parts(event, engine_version)}
+
+
+def run_facet_parts(
+    event: LineageEvent, engine_version: str
+) -> list[tuple[str, Hashable, Callable[[], Any]]]:
+    """The event's run facets, in order (a later one of a name replaces an earlier one): each
+    facet's name, what it is made of (the same name and key: the same facet), and its maker."""
+    parts: list[tuple[str, Hashable, Callable[[], Any]]] = []
     if event.parent is not None:
-        parent = event.parent
-        run_facets["parent"] = _facet(
-            _PARENT,
-            job={"facets": {}, "name": parent.job.name, "namespace": parent.job.namespace},
-            root={
-                "job": {
-                    "facets": {},
-                    "name": parent.root_job.name,
-                    "namespace": parent.root_job.namespace,
-                },
-                "run": {"facets": {}, "runId": parent.root_run_id},
-            },
-            run={"facets": {}, "runId": parent.run_id},
-        )
+        parts.append(("parent", event.parent, partial(_parent_facet, event.parent)))
     if event.error is not None:
-        run_facets["errorMessage"] = _facet(
-            _ERROR,
-            message=event.error.message,
-            programmingLanguage="python",
-            stackTrace=event.error.stack_trace,
-        )
+        parts.append(("errorMessage", event.error, partial(_error_facet, event.error)))
     if event.run_tags:
-        run_facets["tags"] = _facet(
-            _RUN_TAGS,
-            tags=[{"key": k, "source": "DAGSTER", "value": v} for k, v in event.run_tags],
-        )
+        parts.append(("tags", event.run_tags, partial(_run_tags_facet, event.run_tags)))
     if event.nominal_time is not None:
-        end = event.nominal_end.isoformat() if event.nominal_end is not None else None
-        run_facets["nominalTime"] = _facet(
-            _NOMINAL, nominalStartTime=event.nominal_time.isoformat(), nominalEndTime=end
-        )
+        nominal = (event.nominal_time, event.nominal_end)
+        parts.append(("nominalTime", nominal, partial(_nominal_facet, *nominal)))
     if event.event_type is EventType.START:
-        run_facets["processing_engine"] = _facet(
-            _ENGINE, name="Dagster", openlineageAdapterVersion=__version__, version=engine_version
-        )
-    run_facets.update(added_facets(event.added_run_facets))
-    return run_facets
+        parts.append(("processing_engine", None, partial(_engine_facet, engine_version)))
+    parts.extend((name, text, partial(json.loads, text)) for name, text in event.added_run_facets)
+    return parts
+
+
+def _parent_facet(parent: ParentRef) -> JsonDict:
+    return _facet(
+        _PARENT,
+        job={"facets": {}, "name": parent.job.name, "namespace": parent.job.namespace},
+        root={
+            "job": {
+                "facets": {},
+                "name": parent.root_job.name,
+                "namespace": parent.root_job.namespace,
+            },
+            "run": {"facets": {}, "runId": parent.root_run_id},
+        },
+        run={"facets": {}, "runId": parent.run_id},
+    )
+
+
+def _error_facet(error: ErrorDetail) -> JsonDict:
+    return _facet(
+        _ERROR, message=error.message, programmingLanguage="python", stackTrace=error.stack_trace
+    )
+
+
+def _run_tags_facet(run_tags: tuple[tuple[str, str], ...]) -> JsonDict:
+    return _facet(
+        _RUN_TAGS, tags=[{"key": k, "source": "DAGSTER", "value": v} for k, v in run_tags]
+    )
+
+
+def _nominal_facet(start: datetime, end: datetime | None) -> JsonDict:
+    return _facet(
+        _NOMINAL,
+        nominalStartTime=start.isoformat(),
+        nominalEndTime=end.isoformat() if end is not None else None,
+    )
+
+
+def _engine_facet(engine_version: str) -> JsonDict:
+    return _facet(
+        _ENGINE, name="Dagster", openlineageAdapterVersion=__version__, version=engine_version
+    )
 
 
 def job_dict(event: LineageEvent) -> JsonDict:
@@ -334,6 +367,7 @@ class EventJsonWriter:
         self._additions = additions
         self._jobs: dict[Hashable, str] = {}
         self._run_facets: dict[Hashable, str] = {}
+        """The text of each run facet, by its name and key (`run_facet_parts`)."""
         self._datasets: dict[Hashable, str] = {}
 
     def json(self, event: Emittable) -> str:
@@ -346,21 +380,7 @@ class EventJsonWriter:
             body = job_dict(event)
             body["facets"].update(extra.job)
             job = self._jobs[job_key] = _dumps(body)
-        facets_key = (
-            event.parent,
-            event.error,
-            event.run_tags,
-            event.nominal_time,
-            event.nominal_end,
-            event.event_type is EventType.START,
-            event.added_run_facets,
-            extra,
-        )
-        facets = self._run_facets.get(facets_key)
-        if facets is None:
-            run_facets = run_facets_dict(event, self._engine_version)
-            run_facets.update(extra.run)
-            facets = self._run_facets[facets_key] = _dumps(run_facets)
+        facets = self._run_facets_json(event, extra)
         return "".join(
             (
                 '{"eventTime": ',
@@ -384,6 +404,22 @@ class EventJsonWriter:
                 "}",
             )
         )
+
+    def _run_facets_json(self, event: LineageEvent, extra: Additions) -> str:
+        """The run facets object: each facet's text kept (a run's events share its parent, a
+        step's events its tags), joined in the order of their names, as `sort_keys` orders."""
+        kept, texts = self._run_facets, {}
+        for name, key, build in run_facet_parts(event, self._engine_version):
+            text = kept.get((name, key))
+            if text is None:
+                text = kept[(name, key)] = _dumps(build())
+            texts[name] = text
+        for name, value in extra.run.items():
+            text = kept.get((name, extra))
+            if text is None:
+                text = kept[(name, extra)] = _dumps(value)
+            texts[name] = text
+        return "{" + ", ".join(f"{_string(name)}: {texts[name]}" for name in sorted(texts)) + "}"
 
     def _dataset_list(
         self, datasets: tuple[Dataset, ...], build: Callable[[Dataset], JsonDict]
