@@ -408,13 +408,15 @@ class EventJsonWriter:
     def _run_facets_json(self, event: LineageEvent, extra: Additions) -> str:
         """The run facets object: each facet's text kept (a run's events share its parent, a
         step's events its tags), joined in the order of their names, as `sort_keys` orders."""
-        kept, texts = self._run_facets, {}
+        kept, texts, added = self._run_facets, {}, extra.run
         for name, key, build in run_facet_parts(event, self._engine_version):
+            if name in added:
+                continue  # replaced by the addition of that name
             text = kept.get((name, key))
             if text is None:
                 text = kept[(name, key)] = _dumps(build())
             texts[name] = text
-        for name, value in extra.run.items():
+        for name, value in added.items():
             text = kept.get((name, extra))
             if text is None:
                 text = kept[(name, extra)] = _dumps(value)
