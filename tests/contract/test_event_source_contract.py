@@ -237,8 +237,8 @@ def test_records_read_as_dagster_reads_them(
         "ASSET_OBSERVATION",
     }  # fmt: skip
     assert any(r.error for r in own) and any(r.datasets for r in own)
-    for storage_id, text in rows:  # each row alone, as decoded and as Dagster reads it
-        decoded = dagster_events._decode(storage_id, text)
+    for storage_id, text, stored_type in rows:  # each row alone, decoded and as Dagster reads it
+        decoded = dagster_events._decode(storage_id, text, stored_type)
         dagster = dagster_events._Entry.of(deserialize_value(text, EventLogEntry))
         assert replace(decoded, full=None) == replace(dagster, full=None)
         plain = dagster.full is not None and dagster.full.dagster_event_type in PLAIN
@@ -279,7 +279,7 @@ def vendor_feed() -> ObserveResult:
     return ObserveResult(data_version=DataVersion("v7"), metadata={"dagster/row_count": 10})
 
 
-def _rows(instance: DagsterInstance) -> list[tuple[int, str]]:
+def _rows(instance: DagsterInstance) -> list[tuple[int, str, str]]:
     """Every stored record of a type the source reads, as (storage id, JSON), from each run."""
     storage = instance.event_log_storage
     rows = []
@@ -293,28 +293,31 @@ def _rows(instance: DagsterInstance) -> list[tuple[int, str]]:
 TYPE_VALUES = sorted(t.value for t in dagster_events.EVENT_TYPES)
 
 
+@pytest.mark.parametrize("storage", STORAGES)
 def test_a_record_dagster_cannot_read_is_named_and_read_past(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    storage: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A record Dagster's own reader cannot read (written by a newer Dagster than the sensor's
     code location runs, say) comes out with no event type, which the tick skips by its storage
-    id, and the records after it are read. Dagster's API ends its read at such a record."""
-    with dagster_instance("sqlite_consolidated", tmp_path / "home") as instance:
-        etl.execute_in_process(instance=instance)
+    id, and the records after it are read. Dagster's API ends its read of all runs at such a
+    record, and fails its read of the run's records."""
+    with dagster_instance(storage, tmp_path / "home") as instance:
+        run_id = etl.execute_in_process(instance=instance).run_id
         rows = _rows(instance)
         broken = rows[3][0]
         future = json.loads(rows[3][1])
         future["__class__"] = "EventLogEntryFromTheFuture"
-        with instance.event_log_storage.index_connection() as connection:
+        with instance.event_log_storage.run_connection(run_id) as connection:
             connection.execute(
                 sqlalchemy.text("UPDATE event_logs SET event = :event WHERE id = :id"),
                 {"event": json.dumps(future), "id": broken},
             )
         source = DagsterEventSource(instance, AssetCatalog(None))
         records, _ = _read_all(source, _start(instance), 4)
-    assert [r.storage_id for r in records] == [storage_id for storage_id, _ in rows]
+    assert [r.storage_id for r in records] == [row[0] for row in rows]
     unreadable = records[3]
     assert (unreadable.kind, unreadable.run_id) == ("", records[0].run_id)
+    assert unreadable.timestamp == future["timestamp"]  # its time, for the gaps waited on
     assert f"Dagster cannot read storage id {broken}" in caplog.text
     assert "EventLogEntryFromTheFuture" in caplog.text
 
@@ -333,10 +336,18 @@ def test_a_plain_record_in_a_shape_not_known_is_read_by_dagster() -> None:
         dagster_event=None,
     )
     text = serialize_value(entry)
-    assert dagster_events._decode(1, text) == dagster_events._Entry.of(entry)  # not a plain type
+    assert dagster_events._decode(1, text, "") == dagster_events._Entry.of(entry)  # not plain
     stored = json.loads(text)
     stored["dagster_event"] = {"__class__": "DagsterEvent", "event_type_value": "STEP_START"}
-    assert dagster_events._plain(stored) is not None
-    for renamed in ({"job_name": "etl"}, {"timestamp": 1700000000}, {"run_id": None}):
-        changed = {k: v for k, v in stored.items() if k != "pipeline_name"} | renamed
-        assert dagster_events._plain(changed) is None
+    assert dagster_events._plain(stored) == dagster_events._Entry(
+        "r1", "etl", "extract", 1700000000.25, DagsterEventType.STEP_START
+    )
+    renamed = {k: v for k, v in stored.items() if k != "pipeline_name"} | {"job_name": "etl"}
+    for changed in (
+        renamed,
+        stored | {"timestamp": 1700000000},
+        stored | {"run_id": None},
+        stored | {"step_key": 3},
+        stored | {"__class__": "DagsterEventRecord"},  # an older name of the class
+    ):
+        assert dagster_events._plain(changed) is None, changed

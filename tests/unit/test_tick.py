@@ -412,6 +412,7 @@ def test_pages_are_as_large_as_the_emitters_requests() -> None:
     failing = Ports(records)
     failing.emitter.batch_size, failing.emitter.allowance = 4, 6
     report = failing.tick(page_size=3, read_at_once=100)
+    assert failing.emitter.calls[:2] == [4, 4]  # the second page is accepted in part
     assert report.records_read == 6 and report.failure is not None
     saved = failing.cursor.saved
     assert saved is not None and saved.position == FakePosition(records[5].storage_id)

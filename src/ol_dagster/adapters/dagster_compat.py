@@ -10,6 +10,7 @@ cell before a user meets it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -61,9 +62,9 @@ try:
 except ImportError:  # pragma: no cover - only on a Dagster release that moved it
     _DeserializationError = ValueError  # type: ignore[assignment,misc]
 
-UNREADABLE_RECORD: tuple[type[Exception], ...] = (ValueError, _DeserializationError)
-"""What Dagster's `deserialize_value` raises for a record it cannot read: its own API logs such a
-record and ends the read there."""
+UNREADABLE_RECORD: tuple[type[Exception], ...] = (json.JSONDecodeError, _DeserializationError)
+"""What Dagster's `deserialize_value` raises for a record it cannot read, as its own reads catch
+it: they log such a record and end the read there (all runs) or fail it (a run's records)."""
 
 
 class UnsupportedDagsterError(RuntimeError):
@@ -159,15 +160,17 @@ def committed_among(storage: Any, storage_ids: Sequence[int]) -> dict[int, str] 
 # ol-dagster reads the rows and decodes most records itself (adapters/dagster_events.py, `_decode`),
 # handing the others to `deserialize_value`. For a storage that is not SQL, these return None and
 # the records are read through Dagster's API.
-_ROWS = "SELECT id, event FROM event_logs WHERE "
+_ROWS = "SELECT id, event, dagster_event_type FROM event_logs WHERE "
 _ROWS_END = " AND dagster_event_type IN :types ORDER BY id ASC LIMIT :limit"
 
 
-def event_rows(
-    storage: Any, after: int, types: Sequence[str], limit: int
-) -> list[tuple[int, str]] | None:
-    """(storage id, event JSON) of the records of `types` after storage id `after`, in id order,
-    across all runs: what `get_logs_for_all_runs_by_log_id` reads."""
+Row = tuple[int, str, str]
+"""A record of the event log: its storage id, its JSON, and its event type as stored."""
+
+
+def event_rows(storage: Any, after: int, types: Sequence[str], limit: int) -> list[Row] | None:
+    """The records of `types` after storage id `after`, in id order, across all runs: what
+    `get_logs_for_all_runs_by_log_id` reads."""
     import sqlalchemy
 
     statement = sqlalchemy.text(_ROWS + "id > :after" + _ROWS_END)
@@ -176,9 +179,9 @@ def event_rows(
 
 def run_event_rows(
     storage: Any, run_id: str, after: int, types: Sequence[str], limit: int
-) -> list[tuple[int, str]] | None:
-    """(storage id, event JSON) of one run's records of `types` after storage id `after`, in id
-    order, from the run's own shard on run-sharded storage: what `get_records_for_run` reads."""
+) -> list[Row] | None:
+    """One run's records of `types` after storage id `after`, in id order, from the run's own
+    shard on run-sharded storage: what `get_records_for_run` reads."""
     import sqlalchemy
 
     statement = sqlalchemy.text(_ROWS + "run_id = :run AND id > :after" + _ROWS_END)
@@ -187,16 +190,15 @@ def run_event_rows(
     )
 
 
-def _rows(
-    storage: Any, run_id: str | None, statement: Any, **values: object
-) -> list[tuple[int, str]] | None:
+def _rows(storage: Any, run_id: str | None, statement: Any, **values: object) -> list[Row] | None:
     import sqlalchemy
 
     statement = statement.bindparams(sqlalchemy.bindparam("types", expanding=True))
     try:
         opened = storage.index_connection() if run_id is None else storage.run_connection(run_id)
         with opened as connection:
-            return [(int(row[0]), str(row[1])) for row in connection.execute(statement, values)]
+            rows = connection.execute(statement, values)
+            return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
     except (AttributeError, sqlalchemy.exc.ProgrammingError):  # pragma: no cover
         return None
 

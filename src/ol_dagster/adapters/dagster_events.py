@@ -72,8 +72,8 @@ logger = logging.getLogger("ol_dagster")
 
 EVENT_TYPES = frozenset(DagsterEventType[kind.value] for kind in RecordKind)
 _EVENT_TYPE_VALUES = frozenset(event_type.value for event_type in EVENT_TYPES)
-_TYPE_VALUES = sorted(_EVENT_TYPE_VALUES)
 """As the event log's `dagster_event_type` column stores them (RUN_START is PIPELINE_START)."""
+_TYPE_VALUES = sorted(_EVENT_TYPE_VALUES)
 _RUN_END_NAMES = frozenset(kind.value for kind in RUN_END_KINDS)
 # Dagster names the repository of a code location built from `Definitions` like this; the name the
 # user chose is then the code location's.
@@ -148,24 +148,42 @@ class _Entry:
         )
 
 
-def _decode(storage_id: int, text: str) -> _Entry:
-    """A record from the JSON Dagster stored: a record of `_PLAIN_TYPES` as its JSON reads (at a
-    fifth of the cost), any other, or one whose JSON is not as expected, through Dagster's own
-    `deserialize_value`, as Dagster's API reads it. One that Dagster cannot read either (from a
-    newer Dagster, say) comes out with no event type: the tick skips it, naming it."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    plain = _plain(data)
-    if plain is not None:
-        return plain
+def _decode(storage_id: int, text: str, stored_type: str) -> _Entry:
+    """A record from the JSON Dagster stored (`stored_type`: its `dagster_event_type` column): a
+    record of `_PLAIN_TYPES` as its JSON reads (at a fifth of the cost); any other, or one whose
+    JSON is not as expected, through Dagster's own `deserialize_value`, as Dagster's API reads
+    it. The plain records' event-specific data and error are not read: where Dagster would turn
+    a record whose data it cannot read into an ENGINE_EVENT, the record keeps its type here. One
+    that Dagster cannot read at all (from a newer Dagster, say) comes out with no event type:
+    the tick skips it, naming it."""
+    if stored_type in _PLAIN_TYPES:
+        try:
+            plain = _plain(json.loads(text))
+        except ValueError:
+            plain = None
+        if plain is not None:
+            return plain
     try:
         return _Entry.of(deserialize_value(text, EventLogEntry))
     except UNREADABLE_RECORD as error:
         logger.warning("ol-dagster: Dagster cannot read storage id %d: %s", storage_id, error)
-        run_id = data.get("run_id") if isinstance(data, dict) else None
-        return _Entry(run_id if isinstance(run_id, str) else "", "", None, 0.0, None)
+        return _unreadable(text)
+
+
+def _unreadable(text: str) -> _Entry:
+    """A record with no event type, of the run and time its JSON names, if it can be read."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    run_id, at = (data.get("run_id"), data.get("timestamp")) if isinstance(data, dict) else ("", 0)
+    return _Entry(
+        run_id if isinstance(run_id, str) else "",
+        "",
+        None,
+        float(at) if isinstance(at, (int, float)) and not isinstance(at, bool) else 0.0,
+        None,
+    )
 
 
 def _plain(data: object) -> _Entry | None:
@@ -305,7 +323,7 @@ class DagsterEventSource:
         """Up to `limit` records of EVENT_TYPES after storage id `after`, in id order."""
         rows = event_rows(self._storage, after, _TYPE_VALUES, limit)
         if rows is not None:
-            return [(storage_id, _decode(storage_id, text)) for storage_id, text in rows]
+            return [(row[0], _decode(*row)) for row in rows]
         with warnings.catch_warnings():
             # Dagster has flagged several types in one call as deprecated since 1.8 yet keeps it:
             # it is one indexed `IN` query, where one call per type would be nine.
@@ -531,7 +549,7 @@ class DagsterEventSource:
         """Up to `limit` of one run's records of EVENT_TYPES after storage id `last`."""
         rows = run_event_rows(self._storage, run_id, last, _TYPE_VALUES, limit)
         if rows is not None:
-            return [(storage_id, _decode(storage_id, text)) for storage_id, text in rows]
+            return [(row[0], _decode(*row)) for row in rows]
         connection = self._instance.get_records_for_run(
             run_id, cursor=run_records_cursor(last), of_type=set(EVENT_TYPES), limit=limit
         )

@@ -554,7 +554,7 @@ def _index_of(text: str) -> int | None:
     """The index `text` stands in for, if it is a stand-in."""
     if text.startswith(_STAND_IN) and text.endswith("\x00"):
         index = text[len(_STAND_IN) : -1]
-        if index.isdigit():
+        if index.isascii() and index.isdigit() and text == _stand_in(int(index)):
             return int(index)
     return None
 

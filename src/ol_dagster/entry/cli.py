@@ -220,7 +220,14 @@ def _run(
     help="Progress, to resume after an interruption "
     "(default: .ol-dagster-replay-FROM-TO.json here).",
 )
-@click.option("--page-size", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Records sent together, the progress saved after each page; at least the batch "
+    "transport's batch size.",
+)
 @_definitions_options
 def replay(
     from_storage_id: int,
