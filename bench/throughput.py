@@ -155,7 +155,7 @@ def storage_figures(
         "raw",
     )
     _line(
-        f"catch-up, HttpBatchTransport, page {SENSOR_PAGE} (sensor default)",
+        f"catch-up, HttpBatchTransport, page {SENSOR_PAGE} (sensor default: {BATCH_SIZE} sent)",
         checked.rate(batched, SENSOR_PAGE, slow_repeat, read_raw),
         "records/s",
         raw,
