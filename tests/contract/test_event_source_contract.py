@@ -13,11 +13,8 @@ from dagster import (
     AssetObservation,
     DagsterEventType,
     DagsterInstance,
-    DataVersion,
     EventLogEntry,
-    ObserveResult,
     deserialize_value,
-    observable_source_asset,
     serialize_value,
 )
 from dagster._core.definitions.observe import observe
@@ -268,15 +265,10 @@ def _every_kind_of_record(instance: DagsterInstance) -> None:
         defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False)
     report = defs.resolve_job_def("report_job")
     report.execute_in_process(instance=instance, partition_key="emea")
-    observe([vendor_feed], instance=instance)
+    observe([asset_graph.vendor_feed], instance=instance)
     instance.report_runless_asset_event(
         AssetObservation(asset_key="partner_table", metadata={"dagster/row_count": 5})
     )
-
-
-@observable_source_asset(metadata={"dagster/uri": "s3://vendor-drop/feed.csv"})
-def vendor_feed() -> ObserveResult:
-    return ObserveResult(data_version=DataVersion("v7"), metadata={"dagster/row_count": 10})
 
 
 def _rows(instance: DagsterInstance) -> list[tuple[int, str, str]]:

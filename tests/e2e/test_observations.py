@@ -7,26 +7,17 @@ from pathlib import Path
 import pytest
 from dagster import (
     AssetObservation,
-    DataVersion,
     Definitions,
-    ObserveResult,
-    observable_source_asset,
 )
 from dagster._core.definitions.observe import observe
 
 from ol_dagster import openlineage_sensor
+from tests.support.asset_graph import vendor_feed
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, dagster_instance
 from tests.support.schemas import OpenLineageSchemas
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
-
-
-@observable_source_asset(
-    metadata={"dagster/uri": "s3://vendor-drop/feed.csv"}, description="The vendor's daily feed."
-)
-def vendor_feed() -> ObserveResult:
-    return ObserveResult(data_version=DataVersion("v7"), metadata={"dagster/row_count": 10})
 
 
 @pytest.mark.parametrize("storage", ["sqlite_consolidated", "postgres"])

@@ -6,9 +6,11 @@ from dagster import (
     AssetOut,
     CodeReferencesMetadataValue,
     DailyPartitionsDefinition,
+    DataVersion,
     Definitions,
     LocalFileCodeReference,
     MaterializeResult,
+    ObserveResult,
     StaticPartitionsDefinition,
     TableColumn,
     TableColumnDep,
@@ -18,6 +20,7 @@ from dagster import (
     asset_check,
     define_asset_job,
     multi_asset,
+    observable_source_asset,
 )
 
 REGIONS = StaticPartitionsDefinition(["emea", "apac"])
@@ -79,6 +82,14 @@ def broken_forecast() -> None:
 @asset(partitions_def=DailyPartitionsDefinition(start_date="2026-11-01"), deps=[orders])
 def daily_snapshot() -> None:
     return None
+
+
+@observable_source_asset(
+    metadata={"dagster/uri": "s3://vendor-drop/feed.csv"}, description="The vendor's daily feed."
+)
+def vendor_feed() -> ObserveResult:
+    """An external asset, observed (`observe([vendor_feed], ...)`) rather than materialized."""
+    return ObserveResult(data_version=DataVersion("v7"), metadata={"dagster/row_count": 10})
 
 
 sales_job = define_asset_job(
