@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _requirements() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    texts = project["dependencies"] + extras["postgres"] + extras["example"]
+    texts = project["dependencies"] + extras["postgres"] + extras["example"] + extras["kafka"]
     return [Requirement(text) for text in texts]
 
 

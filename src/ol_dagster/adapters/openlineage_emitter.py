@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from operator import itemgetter
@@ -24,6 +25,7 @@ from openlineage.client.facet_v2 import documentation_job, source_code_location_
 from openlineage.client.serde import Serde
 from openlineage.client.transport.console import ConsoleTransport
 from openlineage.client.transport.http import HttpTransport
+from openlineage.client.transport.kafka import KafkaTransport
 from openlineage.client.transport.noop import NoopTransport
 from requests.adapters import HTTPAdapter
 
@@ -36,6 +38,7 @@ from ol_dagster.adapters.event_json import (
     run_facets_dict,
 )
 from ol_dagster.adapters.http_batch import HttpBatchTransport, JsonPoster
+from ol_dagster.adapters.kafka_delivery import KafkaDelivery
 from ol_dagster.domain.errors import DISABLED, ConfigurationError, NothingConfigured
 from ol_dagster.domain.lineage import Emittable, EventType, LineageEvent
 from ol_dagster.domain.ports import PROBE_JOB, EmitResult
@@ -144,7 +147,12 @@ class OpenLineageEmitter:
     `client.emit`.
     """
 
-    def __init__(self, client: OpenLineageClient, engine_version: str) -> None:
+    def __init__(
+        self,
+        client: OpenLineageClient,
+        engine_version: str,
+        kafka: Callable[[KafkaTransport], KafkaDelivery] = KafkaDelivery,
+    ) -> None:
         self._client = client
         self._engine_version = engine_version
         transport = client.transport
@@ -159,6 +167,14 @@ class OpenLineageEmitter:
         """What the client adds to each event, computed once per kind of event."""
         self._poster: JsonPoster | None = None
         self._lock = threading.Lock()
+        # The client's Kafka transport logs a failed delivery and returns: its producer is
+        # used here instead, and each page waits for the brokers (a subclass's own `emit` is
+        # the user's).
+        self._kafka = (
+            kafka(transport)
+            if isinstance(transport, KafkaTransport) and type(transport).emit is KafkaTransport.emit
+            else None
+        )
 
     @property
     def batch_size(self) -> int:
@@ -184,6 +200,8 @@ class OpenLineageEmitter:
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events, deadline)
         steps = self._steps
+        if self._kafka is not None:
+            return self._to_kafka(self._kafka, self._texts(events, steps), deadline)
         # The client's own http transport (a subclass of the user's may override `emit`)
         if (
             isinstance(transport, HttpTransport)
@@ -231,6 +249,16 @@ class OpenLineageEmitter:
             return _failed(index, error, partial(str, text))
         return EmitResult(accepted=wanted[answered][0] if answered < len(wanted) else len(texts))
 
+    def _to_kafka(
+        self, kafka: KafkaDelivery, texts: Sequence[str | None], deadline: float
+    ) -> EmitResult:
+        if not self._in_time(deadline):
+            return EmitResult(accepted=0)
+        result = kafka.send(texts, deadline)
+        if result.failure is None:
+            return result
+        return replace(result, failure=redact(result.failure))
+
     def _each(
         self,
         texts: Sequence[str | None],
@@ -266,6 +294,8 @@ class OpenLineageEmitter:
         transport = self._client.transport
         if isinstance(transport, HttpTransport) and type(transport).emit is HttpTransport.emit:
             return self._emit_http(transport, events, deadline)
+        if self._kafka is not None:
+            return self._to_kafka(self._kafka, events, deadline)
         return self._each(events, lambda text: transport.emit(json.loads(text)), deadline)
 
     def _in_time(self, deadline: float, in_flight: int = 0) -> bool:
@@ -377,6 +407,11 @@ class OpenLineageEmitter:
             outputs=[],
         )
         self._in_time(math.inf)  # the configured timeout, whatever a tick left it at
+        if self._kafka is not None:
+            probed = self._to_kafka(
+                self._kafka, [Serde.to_json(event)], time.monotonic() + PROBE_SECONDS
+            )
+            return None if probed.failure is None else f"did not accept an event ({probed.failure})"
         try:
             self._client.emit(event)
         except Exception as error:  # noqa: BLE001  (any transport's failure is the answer)
@@ -385,6 +420,10 @@ class OpenLineageEmitter:
             hint = _STATUS_HINTS.get(status) if isinstance(status, int) else None
             return f"{hint or 'did not accept an event'} ({reason})"
         return None
+
+
+PROBE_SECONDS = 10.0
+"""How long `ol-dagster doctor` waits for the brokers to acknowledge its probe."""
 
 
 REQUEST_GRACE_SECONDS = 1.0

@@ -12,6 +12,7 @@ from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_
 from ol_dagster.adapters.dagster_events import DagsterEventSource
 from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
 from ol_dagster.adapters.json_cursor import JsonCursorStore
+from ol_dagster.adapters.kafka_delivery import KafkaDelivery
 from ol_dagster.adapters.openlineage_emitter import (
     OpenLineageEmitter,
     PrintingEmitter,
@@ -57,8 +58,12 @@ class Container(containers.DeclarativeContainer):
 
     # One client per container, so its HTTP connections are reused from tick to tick.
     openlineage_client = providers.Singleton(build_client)
+    # Kafka through the client's producer, each page waiting for the brokers' acknowledgement.
     emitter = providers.Singleton(
-        OpenLineageEmitter, client=openlineage_client, engine_version=dagster.__version__
+        OpenLineageEmitter,
+        client=openlineage_client,
+        engine_version=dagster.__version__,
+        kafka=providers.Object(KafkaDelivery),
     )
     # The transport the client resolved, for people (`transport` at the call).
     transport_description = providers.Callable(describe)
