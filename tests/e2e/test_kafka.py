@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from dagster import DagsterInstance, Definitions
 
 from ol_dagster import openlineage_sensor
 from ol_dagster.adapters.kafka_delivery import message_key
+from ol_dagster.entry.cli import cli
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, audited, dagster_instance, etl, run_config_for
 from tests.support.dagster_processes import free_port
@@ -157,3 +159,23 @@ def _tick_into(driver: SensorDriver, outcome: list[object]) -> None:
         outcome.append(driver.tick())
     except Exception as error:
         outcome.append(error)
+
+
+def test_doctor_probes_the_brokers(
+    instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.chdir(tmp_path)
+    with mock_kafka() as kafka:
+        _to_kafka(monkeypatch, kafka.servers, **{"sasl.password": "hunter2-secret"})
+        result = CliRunner().invoke(cli, ["doctor"])
+        assert result.exit_code == 0, result.output
+        assert f"kafka to topic {TOPIC} at {kafka.servers}" in result.output
+        assert "the brokers acknowledge events (sent job ol_dagster_doctor" in result.output
+        [(_, probe)] = kafka.read(TOPIC)
+        assert probe["job"]["name"] == "ol_dagster_doctor"
+    _to_kafka(monkeypatch, f"127.0.0.1:{free_port()}", **{"message.timeout.ms": 1000})
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 1
+    assert "Kafka did not accept an event" in result.output
+    assert "hunter2" not in result.output

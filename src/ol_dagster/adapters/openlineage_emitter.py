@@ -30,6 +30,7 @@ from openlineage.client.transport.noop import NoopTransport
 from requests.adapters import HTTPAdapter
 
 from ol_dagster.adapters.client_events import client_event, client_facet
+from ol_dagster.adapters.delivery_confirmation import background, confirmation
 from ol_dagster.adapters.event_json import (
     Additions,
     EventJsonWriter,
@@ -41,7 +42,7 @@ from ol_dagster.adapters.http_batch import HttpBatchTransport, JsonPoster
 from ol_dagster.adapters.kafka_delivery import KafkaDelivery
 from ol_dagster.domain.errors import DISABLED, ConfigurationError, NothingConfigured
 from ol_dagster.domain.lineage import Emittable, EventType, LineageEvent
-from ol_dagster.domain.ports import PROBE_JOB, EmitResult
+from ol_dagster.domain.ports import PROBE_JOB, Confirmation, EmitResult
 from ol_dagster.version import PRODUCER
 
 logger = logging.getLogger("ol_dagster")
@@ -89,6 +90,8 @@ def describe(transport: object) -> str:
     """The transport the client resolved, for people: its kind, and where it sends (never its
     credentials)."""
     kind = getattr(transport, "kind", None) or type(transport).__name__
+    if isinstance(transport, KafkaTransport):
+        return f"{kind} to {KafkaDelivery(transport).where}"
     url = getattr(transport, "url", None)
     if not isinstance(url, str):
         return str(kind)
@@ -175,6 +178,9 @@ class OpenLineageEmitter:
             if isinstance(transport, KafkaTransport) and type(transport).emit is KafkaTransport.emit
             else None
         )
+        self._confirmation = confirmation(transport)
+        self._background = background(transport)
+        """A transport that sends after `emit` returns (async_http, ...): waited on a page."""
 
     @property
     def batch_size(self) -> int:
@@ -187,6 +193,11 @@ class OpenLineageEmitter:
         """The client sends nothing (OPENLINEAGE_DISABLED=true, or a noop transport)."""
         return getattr(self._client.transport, "kind", None) == NoopTransport.kind
 
+    @property
+    def confirmation(self) -> Confirmation:
+        """How the configured transport confirms delivery (`delivery_confirmation`)."""
+        return self._confirmation
+
     def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         """Sends `events` in order; one call at a time (what it keeps between calls, a
         connection with requests in flight among them, serves one caller)."""
@@ -197,6 +208,8 @@ class OpenLineageEmitter:
         transport = self._client.transport
         if self.disabled:  # the client would drop them and say nothing: never count them sent
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
+        if self._confirmation.refused:  # its failures would be lost: the cursor waits
+            return EmitResult(accepted=0, failure=self._confirmation.text, retryable=False)
         if isinstance(transport, HttpBatchTransport):
             return self._emit_batches(transport, events, deadline)
         steps = self._steps
@@ -209,6 +222,9 @@ class OpenLineageEmitter:
             and steps is not None
         ):
             return self._emit_http(transport, self._texts(events, steps), deadline)
+        return self._confirmed(lambda: self._through_client(events, deadline), deadline)
+
+    def _through_client(self, events: Sequence[Emittable], deadline: float) -> EmitResult:
         for sent, event in enumerate(events):
             if not self._in_time(deadline):
                 return EmitResult(accepted=sent)
@@ -248,6 +264,23 @@ class OpenLineageEmitter:
             index, text = wanted[answered]
             return _failed(index, error, partial(str, text))
         return EmitResult(accepted=wanted[answered][0] if answered < len(wanted) else len(texts))
+
+    def _confirmed(self, send: Callable[[], EmitResult], until: float) -> EmitResult:
+        """What `send` returns, once a transport that sends in the background reported its
+        events delivered by `until` (plus the grace); none of them counts as sent when it
+        reports a failure among them, or has not finished: all go again."""
+        waited = self._background
+        if waited is None:
+            return send()
+        failed_before = waited.failed()
+        result = send()
+        if result.accepted == 0:
+            return result
+        reason = waited.outcome(failed_before, until - time.monotonic() + REQUEST_GRACE_SECONDS)
+        if reason is None:
+            return result
+        logger.warning("ol-dagster: emit failed: %s", reason)
+        return EmitResult(accepted=0, failure=reason)
 
     def _to_kafka(
         self, kafka: KafkaDelivery, texts: Sequence[str | None], deadline: float
@@ -291,12 +324,17 @@ class OpenLineageEmitter:
     def _emit_encoded(self, events: Sequence[str], deadline: float) -> EmitResult:
         if self.disabled:
             return EmitResult(accepted=0, failure=DISABLED, retryable=False)
+        if self._confirmation.refused:
+            return EmitResult(accepted=0, failure=self._confirmation.text, retryable=False)
         transport = self._client.transport
         if isinstance(transport, HttpTransport) and type(transport).emit is HttpTransport.emit:
             return self._emit_http(transport, events, deadline)
         if self._kafka is not None:
             return self._to_kafka(self._kafka, events, deadline)
-        return self._each(events, lambda text: transport.emit(json.loads(text)), deadline)
+        return self._confirmed(
+            lambda: self._each(events, lambda text: transport.emit(json.loads(text)), deadline),
+            deadline,
+        )
 
     def _in_time(self, deadline: float, in_flight: int = 0) -> bool:
         """Before each request: False once `deadline` has passed, or when the time left (and
@@ -412,14 +450,25 @@ class OpenLineageEmitter:
                 self._kafka, [Serde.to_json(event)], time.monotonic() + PROBE_SECONDS
             )
             return None if probed.failure is None else f"did not accept an event ({probed.failure})"
+        if self._confirmation.refused:
+            return self._confirmation.text
         try:
-            self._client.emit(event)
+            self._confirmed_emit(event)
         except Exception as error:  # noqa: BLE001  (any transport's failure is the answer)
             status = getattr(getattr(error, "response", None), "status_code", None)
             reason = redact(f"{type(error).__name__}: {error}")
             hint = _STATUS_HINTS.get(status) if isinstance(status, int) else None
             return f"{hint or 'did not accept an event'} ({reason})"
         return None
+
+    def _confirmed_emit(self, event: JobEvent) -> None:
+        """`client.emit`, waiting for a transport that sends in the background."""
+        waited = self._background
+        failed_before = waited.failed() if waited is not None else 0
+        self._client.emit(event)
+        reason = waited.outcome(failed_before, PROBE_SECONDS) if waited is not None else None
+        if reason is not None:
+            raise RuntimeError(reason)
 
 
 PROBE_SECONDS = 10.0

@@ -121,6 +121,19 @@ class Emitter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """How the configured transport tells that an event arrived, for people and for the tick."""
+
+    text: str
+    """How an event comes to count as sent; or why it cannot, and what to do."""
+    confirmed: bool = True
+    """An event counted as sent is one the backend took: the cursor passes no other."""
+    refused: bool = False
+    """Nothing is sent through it (its failures would be lost without a word): `text` names the
+    fix."""
+
+
 PROBE_JOB = "ol_dagster_doctor"
 """The job of the harmless event `Delivery.probe` sends."""
 
@@ -131,6 +144,11 @@ class Delivery(Emitter, Protocol):
     @property
     def disabled(self) -> bool:
         """The configuration sends nothing (OPENLINEAGE_DISABLED=true, a noop transport)."""
+        ...
+
+    @property
+    def confirmation(self) -> Confirmation:
+        """How the configured transport confirms delivery (`Confirmation`)."""
         ...
 
     def probe(self, namespace: str) -> str | None:

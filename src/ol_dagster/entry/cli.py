@@ -486,8 +486,28 @@ def _check_transport(container: Container) -> int:
         return 1
     url = getattr(transport, "url", None)
     described = container.transport_description(transport)
+    check = emitter.confirmation
+    settings = container.settings()
+    namespace = settings.ol_dagster_job_namespace or settings.openlineage_namespace
     if not isinstance(url, str):
-        _say("transport", f"{described} (the backend is not checked for this transport)")
+        acknowledged = getattr(transport, "kind", None) in ("kafka", "msk-iam")
+        unchecked = "" if acknowledged else " (the backend is not checked for this transport)"
+        _say("transport", f"{described}{unchecked}")
+    _say(
+        "delivery",
+        check.text if check.confirmed else f"not confirmed: {check.text}",
+        ok=not check.refused,
+    )
+    if check.refused:
+        return 1
+    if not isinstance(url, str):
+        if not acknowledged:
+            return 0
+        refused = emitter.probe(namespace)  # a probe the brokers must acknowledge
+        if refused is not None:
+            _say("backend", f"Kafka {refused}", ok=False)
+            return 1
+        _say("backend", f"the brokers acknowledge events (sent job {PROBE_JOB} as a probe)")
         return 0
     parts = urlsplit(url)
     _say(
@@ -505,8 +525,7 @@ def _check_transport(container: Container) -> int:
             ok=False,
         )
         return 1
-    settings = container.settings()
-    refused = emitter.probe(settings.ol_dagster_job_namespace or settings.openlineage_namespace)
+    refused = emitter.probe(namespace)
     if refused is not None:
         _say("backend", f"{parts.hostname}:{port} {refused}", ok=False)
         return 1

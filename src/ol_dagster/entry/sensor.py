@@ -79,6 +79,9 @@ def openlineage_sensor(
         except Exception:  # noqa: BLE001  (the storage that stopped the tick: keep its progress)
             lag = "lag ?"
         summary = f"{report.summary()}; {lag}, {time.monotonic() - started:.1f} s"
+        check = wiring.emitter().confirmation
+        if not check.confirmed and not check.refused:  # a refusal is the failure itself
+            summary += f"; delivery not confirmed: {check.text}"
         if catalog.undefined and not wiring.settings().ol_dagster_graphql_url:
             summary += "; " + catalog.undefined_note("this code location")
         context.log.info(f"ol-dagster: {summary}")
