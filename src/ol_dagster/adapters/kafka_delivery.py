@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,10 @@ class KafkaDelivery:
             except Exception as other:  # noqa: BLE001  (what the producer raised is the reason)
                 not_taken = (index, other)
                 break
-        left = producer.flush(max(deadline - time.monotonic() + GRACE_SECONDS, 0.0))
+        # No deadline: until every report is in (librdkafka ends each by message.timeout.ms).
+        # -1, not inf: confluent-kafka 2.1 takes an infinite timeout as none.
+        wait = -1 if math.isinf(deadline) else max(deadline - time.monotonic() + GRACE_SECONDS, 0)
+        left = producer.flush(wait)
         accepted = 0
         while accepted in reports and reports[accepted] is None:
             accepted += 1
