@@ -19,6 +19,7 @@ from ol_dagster.domain.lineage import EventType, JobKind, JobRef, LineageEvent
 from ol_dagster.domain.ports import EmitResult, Emitter
 from tests.fakes import FakeEmitter
 from tests.support.backend import LineageBackend
+from tests.support.lineage_events import run_events as _events
 from tests.support.schemas import OpenLineageSchemas
 
 
@@ -70,19 +71,6 @@ def under_test(request: pytest.FixtureRequest, backend: LineageBackend) -> Emitt
     if request.param == "fake":
         return _fake()
     return _real(backend, batch_size=4 if request.param == "real_batches" else None)
-
-
-def _events(count: int) -> list[LineageEvent]:
-    return [
-        LineageEvent(
-            event_type=EventType.START if i % 2 == 0 else EventType.COMPLETE,
-            event_time=datetime(2026, 11, 25, 3, 0, i, tzinfo=timezone.utc),
-            run_id=f"0190f1d2-0000-7000-8000-{i // 2:012d}",
-            job=JobRef("default", f"job{i // 2}"),
-            job_kind=JobKind.JOB,
-        )
-        for i in range(count)
-    ]
 
 
 def _expected(events: list[LineageEvent]) -> list[tuple[str, str, str]]:

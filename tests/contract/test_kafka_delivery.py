@@ -21,14 +21,12 @@ from ol_dagster.adapters.openlineage_emitter import OpenLineageEmitter
 from ol_dagster.domain.datasets import Dataset, DatasetId
 from ol_dagster.domain.lineage import (
     DatasetObservation,
-    EventType,
-    JobKind,
     JobRef,
-    LineageEvent,
     ParentRef,
 )
 from tests.support.dagster_processes import free_port
 from tests.support.kafka_cluster import MockKafka, mock_kafka
+from tests.support.lineage_events import run_events
 from tests.support.schemas import OpenLineageSchemas
 
 TOPIC = "lineage"
@@ -46,20 +44,6 @@ def _emitter(servers: str, topic: str = TOPIC, **config: Any) -> OpenLineageEmit
     return OpenLineageEmitter(OpenLineageClient(transport=transport), "1.13.27")
 
 
-def _events(count: int, job: str = "job", parent: ParentRef | None = None) -> list[LineageEvent]:
-    return [
-        LineageEvent(
-            event_type=EventType.START if i % 2 == 0 else EventType.COMPLETE,
-            event_time=datetime(2026, 11, 25, 3, 0, i, tzinfo=timezone.utc),
-            run_id=f"0190f1d2-0000-7000-8000-{i // 2:012d}",
-            job=JobRef("default", f"{job}{i // 2}"),
-            job_kind=JobKind.JOB,
-            parent=parent,
-        )
-        for i in range(count)
-    ]
-
-
 def test_the_key_is_the_clients(kafka: MockKafka) -> None:
     transport = KafkaTransport(
         KafkaConfig.from_dict({"topic": TOPIC, "config": {"bootstrap.servers": kafka.servers}})
@@ -70,7 +54,7 @@ def test_the_key_is_the_clients(kafka: MockKafka) -> None:
         root_run_id="0190f1d2-0000-7000-8000-00000000000b",
         root_job=JobRef("airflow", "dag"),
     )
-    events = [event_dict(e, "1.13.27") for e in _events(1) + _events(1, parent=parent)]
+    events = [event_dict(e, "1.13.27") for e in run_events(1) + run_events(1, parent=parent)]
     rootless = copy.deepcopy(events[1])  # a parent facet of another producer: no root
     del rootless["run"]["facets"]["parent"]["root"]
     events += [rootless, event_dict(_dataset_event(), "1.13.27")]
@@ -86,7 +70,7 @@ def test_acknowledged_events_arrive_in_order_under_their_key(
     kafka: MockKafka, schemas: OpenLineageSchemas
 ) -> None:
     emitter = _emitter(kafka.servers, topic="in-order")
-    events = _events(8)
+    events = run_events(8)
     assert emitter.emit(events).accepted == 8
     read = kafka.read("in-order")
     by_key: dict[str | None, list[tuple[str, str]]] = {}
@@ -103,13 +87,13 @@ def test_a_configured_message_key_is_used(kafka: MockKafka) -> None:
     settings = {"bootstrap.servers": kafka.servers}
     config = KafkaConfig.from_dict({"topic": "keyed", "config": settings, "messageKey": "all"})
     client = OpenLineageClient(transport=KafkaTransport(config))
-    assert OpenLineageEmitter(client, "1.13.27").emit(_events(3)).accepted == 3
+    assert OpenLineageEmitter(client, "1.13.27").emit(run_events(3)).accepted == 3
     assert {key for key, _ in kafka.read("keyed")} == {"all"}
 
 
 def test_unacknowledged_events_are_a_retryable_failure() -> None:
     emitter = _emitter(f"127.0.0.1:{free_port()}", **{"message.timeout.ms": 500})
-    result = emitter.emit(_events(3), deadline=time.monotonic() + 10)
+    result = emitter.emit(run_events(3), deadline=time.monotonic() + 10)
     assert result.accepted == 0 and result.retryable
     assert result.failure and "_MSG_TIMED_OUT" in result.failure, result
 
@@ -117,7 +101,7 @@ def test_unacknowledged_events_are_a_retryable_failure() -> None:
 def test_no_acknowledgement_by_the_deadline_is_a_failure_that_names_it() -> None:
     emitter = _emitter(f"127.0.0.1:{free_port()}", **{"message.timeout.ms": 60_000})
     started = time.monotonic()
-    result = emitter.emit(_events(3), deadline=started + 1.0)
+    result = emitter.emit(run_events(3), deadline=started + 1.0)
     assert result.accepted == 0 and result.retryable
     assert result.failure and "by the tick's deadline" in result.failure, result
     assert time.monotonic() - started < 3.0
@@ -125,7 +109,7 @@ def test_no_acknowledgement_by_the_deadline_is_a_failure_that_names_it() -> None
 
 def test_an_event_larger_than_the_producer_takes_is_refused_for_good(kafka: MockKafka) -> None:
     emitter = _emitter(kafka.servers, topic="small", **{"message.max.bytes": 3000})
-    small, large = _events(1), _events(1, job="j" * 5000)
+    small, large = run_events(1), run_events(1, job="j" * 5000)
     result = emitter.emit(small + large)
     assert result.accepted == 1 and not result.retryable, result
     assert result.refused and "j" * 5000 in result.refused
@@ -144,7 +128,7 @@ def test_a_sasl_password_is_never_in_a_failure() -> None:
             "sasl.password": secret,
         },
     )
-    result = emitter.emit(_events(1), deadline=time.monotonic() + 5)
+    result = emitter.emit(run_events(1), deadline=time.monotonic() + 5)
     assert result.failure and secret not in result.failure
     assert emitter.probe("default") is not None
 
