@@ -258,7 +258,7 @@ def _nominal_time(tags: Mapping[str, str]) -> float | None:
         return None
     try:
         return datetime.fromisoformat(scheduled).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):  # a tag anyone can set: not a time ol-dagster can use
         return None
 
 
@@ -689,32 +689,52 @@ class DagsterEventSource:
         unknown = _RunFacts(None, None)
         records = []
         for storage_id, entry in entries:
-            event_type, full = entry.event_type, entry.full
             run = facts.get(entry.run_id, unknown)
-            datasets, upstream = self._datasets_of(full) if full is not None else ((), ())
-            job_name, step_key = entry.job_name, entry.step_key
-            step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
-            records.append(
-                DagsterRecord(
-                    kind=event_type.name if event_type is not None else "",
-                    run_id=entry.run_id,
-                    job_name=job_name,
-                    timestamp=entry.timestamp,
-                    storage_id=storage_id,
-                    step_key=step_key,
-                    location=run.location,
-                    run_started_at=run.started_at,
-                    error=_error_of(full) if full is not None else None,
-                    datasets=datasets,
-                    upstream=upstream,
-                    asset_step=bool(step_datasets),
-                    step_datasets=step_datasets,
-                    run=run.facts,
-                    docs=self._docs_of(job_name, step_key, event_type),
-                    late=storage_id in late,
+            try:
+                record = self._record(storage_id, entry, run, storage_id in late)
+            except Exception as error:  # noqa: BLE001  (a defect costs this record's assets alone)
+                logger.warning(
+                    "ol-dagster: the assets of storage id %d (run %s) could not be read and are "
+                    "left out of its events (%s: %s); `ol-dagster replay --from-storage-id %d "
+                    "--to-storage-id %d` sends them again once that is fixed",
+                    storage_id,
+                    entry.run_id,
+                    type(error).__name__,
+                    str(error)[:300],
+                    storage_id - 1,
+                    storage_id,
                 )
-            )
+                record = self._record(
+                    storage_id, replace(entry, full=None), run, storage_id in late
+                )
+            records.append(record)
         return records
+
+    def _record(self, storage_id: int, entry: _Entry, run: _RunFacts, late: bool) -> DagsterRecord:
+        """The record of `entry`; of its event-specific data (assets, error) only when `entry`
+        carries Dagster's own entry."""
+        event_type, full = entry.event_type, entry.full
+        datasets, upstream = self._datasets_of(full, storage_id) if full is not None else ((), ())
+        job_name, step_key = entry.job_name, entry.step_key
+        step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
+        return DagsterRecord(
+            kind=event_type.name if event_type is not None else "",
+            run_id=entry.run_id,
+            job_name=job_name,
+            timestamp=entry.timestamp,
+            storage_id=storage_id,
+            step_key=step_key,
+            location=run.location,
+            run_started_at=run.started_at,
+            error=_error_of(full) if full is not None else None,
+            datasets=datasets,
+            upstream=upstream,
+            asset_step=bool(step_datasets),
+            step_datasets=step_datasets,
+            run=run.facts,
+            docs=self._docs_of(job_name, step_key, event_type),
+            late=late,
+        )
 
     def _docs_of(
         self, job_name: str, step_key: str | None, event_type: DagsterEventType | None
@@ -726,20 +746,28 @@ class DagsterEventSource:
             return self._catalog.step_docs(job_name, step_key)
         return None
 
-    def _datasets_of(self, entry: EventLogEntry) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+    def _datasets_of(
+        self, entry: EventLogEntry, storage_id: int
+    ) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
         """The assets an event is about, and for a materialization the assets upstream of it."""
         catalog = self._catalog
         materialization = entry.asset_materialization
         if materialization is not None:
             key, tags = materialization.asset_key, materialization.tags or {}
-            dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
+            dataset = catalog.materialized(
+                key, materialization.metadata, materialization.partition, storage_id
+            )
             versioned = replace(dataset, version=tags.get(_DATA_VERSION_TAG))
             return (versioned,), catalog.inputs(key, _inputs_logged(tags))
         observation = entry.asset_observation
         if observation is not None:
             version = observation.tags.get(_DATA_VERSION_TAG) if observation.tags else None
             dataset = catalog.observed(
-                observation.asset_key, observation.metadata, observation.partition, version
+                observation.asset_key,
+                observation.metadata,
+                observation.partition,
+                version,
+                storage_id,
             )
             return (dataset,), ()
         check = entry.asset_check_evaluation
