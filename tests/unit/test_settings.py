@@ -20,6 +20,7 @@ BAD = {
     "ol_dagster_exclude": "dbt",
     "ol_dagster_facets": "hooks.py",
     "ol_dagster_on_refusal": "dead_letter",
+    "ol_dagster_set_aside_after": "-1",
     "ol_dagster_job_namespace": None,  # any text is a namespace
     "ol_dagster_asset_namespace": "",
     "ol_dagster_storage_namespaces": "notjson",

@@ -240,6 +240,8 @@ COMMITTED_AHEAD = 5_000
 """Storage ids listed ahead of a page, in one query, to tell that none is in flight below the
 pages after it: one query per this many ids rather than one per page (a new connection each on
 Dagster's PostgreSQL storage)."""
+_RUN_PAGE = 5_000
+"""Records of one run read in one query when a run is read whole (a dead letter's)."""
 _STARTED_STATUSES = [
     DagsterRunStatus.STARTED,
     DagsterRunStatus.SUCCESS,
@@ -311,6 +313,14 @@ class DagsterEventSource:
             position = _own(after, PerRunPosition)
             return self._read_per_run(position.index, position.runs, limit)
         return self._read_global(_own(after, GlobalPosition), limit)
+
+    def run_records(self, run_id: str) -> list[DagsterRecord]:
+        entries: list[tuple[int, _Entry]] = []
+        while True:
+            found = self._run_entries(run_id, entries[-1][0] if entries else 0, _RUN_PAGE)
+            entries.extend(found)
+            if len(found) < _RUN_PAGE:
+                return self._to_records(entries)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         if self.strategy != PER_RUN:

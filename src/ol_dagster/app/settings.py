@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
+from ol_dagster.domain.dead_letters import SET_ASIDE_AFTER
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.positions import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.domain.selection import EXAMPLE as SELECTION_EXAMPLE
@@ -51,6 +52,14 @@ class Settings(BaseSettings):
         default="dead-letter",
         description="What to do with an event the backend refuses for good (HTTP 400, 422, ...): "
         "keep it as a dead letter and go on, or stop at it until the backend accepts it.",
+    )
+
+    ol_dagster_set_aside_after: int = Field(
+        default=SET_ASIDE_AFTER,
+        ge=0,
+        le=1_000_000,
+        description="Events of one Dagster job the backend refuses for good after which that "
+        "job's later events are kept as dead letters without being sent (0: never).",
     )
 
     ol_dagster_ui_url: str | None = Field(
@@ -133,6 +142,7 @@ EXAMPLES = {
     "ol_dagster_open_run_max_age_hours": "168",
     "ol_dagster_gap_wait_seconds": "60",
     "ol_dagster_on_refusal": "stop",
+    "ol_dagster_set_aside_after": "20",
     "ol_dagster_ui_url": "https://dagster.internal:3000",
     "ol_dagster_graphql_url": "http://dagster-webserver:3000/graphql",
     "ol_dagster_include": "job:nightly_*,tag:team=data",

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import click
 from dagster import DagsterInstance
 
 from ol_dagster.app.container import Container
+from ol_dagster.app.resend import letter_events, resend_letters
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.errors import AHEAD_OF_LOG_HINT, DISABLED, CursorError, OlDagsterError
@@ -198,6 +198,7 @@ def _run(
         # long enough to ride out a backend's hiccup with retries (0.5 s, 1 s, 2 s, ...)
         budget=TickBudget(page_size=page_size, seconds=10.0),
         after_storage_id=after_storage_id,
+        set_aside_after=container.settings().ol_dagster_set_aside_after,
     )
 
 
@@ -519,12 +520,21 @@ def _check_dead_letters(container: Container, instance: DagsterInstance, name: s
     if not letters:
         _say("refused", "no dead letters: the backend refused no event for good")
         return 0
+    refused = [letter for letter in letters if not letter.set_aside]
+    aside = sorted({letter.dagster_job for letter in letters if letter.set_aside})
+    unsent = len(letters) - len(refused)
+    latest = refused[-1] if refused else letters[-1]
     _say(
         "refused",
-        f"{len(letters)} dead letters: events the backend refused for good, the latest "
-        f"{letters[-1].describe()}: {letters[-1].reason}. Look at them with "
-        "`ol-dagster dead-letters list`; once the backend or the events are fixed, "
-        "`ol-dagster dead-letters resend`",
+        f"{len(letters)} dead letters: {len(refused)} events the backend refused for good, "
+        f"the latest {latest.describe()}: {latest.reason}"
+        + (
+            f"; {unsent} events of jobs it refuses set aside unsent ({', '.join(aside[:5])})"
+            if unsent
+            else ""
+        )
+        + ". Look at them with `ol-dagster dead-letters list`; once the backend or the events "
+        "are fixed, `ol-dagster dead-letters resend`",
         ok=False,
     )
     return 1
@@ -580,53 +590,63 @@ _NAME = click.option(
 
 @dead_letters.command(name="list")
 @_NAME
-@click.option("--events", is_flag=True, help="Print each refused event's JSON, one per line.")
-def list_letters(sensor_name: str, events: bool) -> None:
+@click.option(
+    "--events", is_flag=True, help="Print each letter's event as it would be sent, as JSON lines."
+)
+@_definitions_options
+def list_letters(sensor_name: str, events: bool, **target: Any) -> None:
     """Each refused event: which record it came from and what the backend answered."""
     container = Container()
     with _instance() as instance:
         letters = container.dead_letter_box(instance=instance, name=sensor_name).letters()
-    for letter in letters:
         if events:
-            click.echo(letter.event)
-            continue
-        refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
-        click.echo(f"{letter.key}  {letter.describe()}, refused {refused_at}: {letter.reason}")
-    click.echo(f"{len(letters)} dead letters of {sensor_name}", err=True)
+            source = _source(container, instance, _catalog(container, **target))
+            found = letter_events(source, container.translator(), letters)
+            printer = container.printing_emitter(stream=sys.stdout)
+            printer.emit([event for _, event in found if event is not None])
+    if not events:
+        for letter in letters:
+            refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
+            said = "set aside" if letter.set_aside else "refused"
+            click.echo(f"{letter.key}  {letter.describe()}, {said} {refused_at}: {letter.reason}")
+    unsent = sum(letter.set_aside for letter in letters)
+    click.echo(
+        f"{len(letters)} dead letters of {sensor_name}"
+        + (f" ({unsent} set aside unsent)" if unsent else ""),
+        err=True,
+    )
 
 
 @dead_letters.command()
 @_NAME
 @click.argument("keys", nargs=-1)
-def resend(sensor_name: str, keys: tuple[str, ...]) -> None:
-    """Send the letters again (all, or those KEYS), each as it was first sent; those the
-    backend accepts are removed, those it refuses again kept with its new answer."""
+@_definitions_options
+def resend(sensor_name: str, keys: tuple[str, ...], **target: Any) -> None:
+    """Send the letters' events (all, or those KEYS), translated again from the event log as
+    the sensor translated them; those the backend accepts are removed, those it refuses again
+    kept with its new answer. Give the workspace the sensor's deployment runs (-w/-m/-f), so
+    that assets are named as the sensor named them."""
     container = Container()
     with _instance() as instance:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if not keys or letter.key in keys]
         _unknown(keys, letters)
-        emitter = _sending_emitter(container)
-        accepted: list[DeadLetter] = []
-        refused: list[DeadLetter] = []
-        failure = None
-        for letter in letters:
-            result = emitter.emit_encoded([letter.event])
-            if result.accepted:
-                accepted.append(letter)
-            elif result.refused is not None:
-                refused.append(replace(letter, reason=result.failure or ""))
-            else:
-                failure = f"{letter.describe()} was not accepted: {result.failure}"
-                break
-        box.remove(accepted)  # a letter a tick refused again meanwhile stays
-    click.echo(f"resent {len(accepted)} of {len(letters)} dead letters of {sensor_name}")
-    for letter in refused:
+        source = _source(container, instance, _catalog(container, **target))
+        done = resend_letters(source, container.translator(), _sending_emitter(container), letters)
+        box.remove(done.accepted)  # a letter a tick refused again meanwhile stays
+        if done.refused:
+            box.add(done.refused)
+    click.echo(f"resent {len(done.accepted)} of {len(letters)} dead letters of {sensor_name}")
+    for letter in done.refused[:20]:
         click.echo(f"refused again: {letter.describe()}: {letter.reason}")
-    if failure is not None:
-        raise click.ClickException(f"{failure}. The rest are kept; run the same command again.")
-    if refused:
-        raise click.ClickException(f"{len(refused)} refused again; they are kept")
+    for letter in done.gone[:20]:
+        click.echo(f"not in the event log any more (kept; `drop` forgets it): {letter.describe()}")
+    if done.failure is not None:
+        raise click.ClickException(
+            f"{done.failure}. The rest are kept; run the same command again."
+        )
+    if done.refused:
+        raise click.ClickException(f"{len(done.refused)} refused again; they are kept")
 
 
 @dead_letters.command()

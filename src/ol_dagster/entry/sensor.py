@@ -140,4 +140,5 @@ def tick(
         budget=budget,
         after_storage_id=after_storage_id,
         dead_letters=wiring.dead_letters(instance=context.instance, name=sensor_name),
+        set_aside_after=settings.ol_dagster_set_aside_after,
     )
