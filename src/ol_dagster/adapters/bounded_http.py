@@ -10,6 +10,7 @@ opener is kept (proxies from the environment, TLS, redirects), with its connecti
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import threading
@@ -22,6 +23,7 @@ from functools import partial
 from http import client as http_client
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 PIECE_BYTES = 64 * 1024
 """Bytes asked of the socket at a time: at most this much past the limit is ever held."""
@@ -45,12 +47,13 @@ class Reply:
 def post(
     url: str, body: bytes, headers: Mapping[str, str], *, deadline: float, max_bytes: int
 ) -> Reply:
-    """POST `body` to `url` and read the whole answer (an HTTP error's too) by `deadline` (on
-    `time.monotonic()`), or raise `OutOfTime`; `TooLarge` past `max_bytes`; `OSError` or
-    `http.client.HTTPException` when there is no answer."""
+    """POST `body` to `url` (its userinfo sent as HTTP Basic auth) and read the whole answer
+    (an HTTP error's too) by `deadline` (on `time.monotonic()`), or raise `OutOfTime`;
+    `TooLarge` past `max_bytes`; `OSError` or `http.client.HTTPException` without an answer."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise OutOfTime
+    url, headers = _userinfo_as_basic_auth(url, headers)
     request = urllib.request.Request(url, data=body, headers=dict(headers))  # noqa: S310 (http(s): settings check it)
     with _Watchdog(deadline) as watchdog:
         opener = urllib.request.build_opener(_WatchedHandler(watchdog))
@@ -68,6 +71,18 @@ def post(
         if watchdog.expired:  # the read ended early, its socket shut
             raise OutOfTime
     return reply
+
+
+def _userinfo_as_basic_auth(url: str, headers: Mapping[str, str]) -> tuple[str, Mapping[str, str]]:
+    """`http://user:password@host/...` as the URL without them and HTTP Basic auth (urllib
+    would take `password@host` for the port)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    host = parts.netloc.rpartition("@")[2]
+    auth = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    return urlunsplit(parts._replace(netloc=host)), {**headers, **auth}
 
 
 def _read(response: Any, max_bytes: int) -> bytearray:

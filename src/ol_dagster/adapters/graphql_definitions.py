@@ -271,8 +271,8 @@ class GraphQLDefinitions:
             )
         except bounded_http.OutOfTime:
             raise self._unavailable(
-                f"no whole answer {max(deadline - started, 0):.1f} s after it was asked, "
-                "by the end of the tick's budget",
+                "no whole answer by the end of the tick's budget "
+                f"({max(deadline - started, 0):.1f} s after it was asked)",
                 fix=TIME_FIX,
             ) from None
         except bounded_http.TooLarge:
