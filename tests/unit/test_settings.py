@@ -16,6 +16,7 @@ BAD = {
     "ol_dagster_gap_wait_seconds": "nan",
     "ol_dagster_ui_url": "dagster.internal",
     "ol_dagster_graphql_url": "ftp://x/graphql",
+    "ol_dagster_graphql_max_bytes": "0",
     "ol_dagster_include": "team:data",
     "ol_dagster_exclude": "dbt",
     "ol_dagster_facets": "hooks.py",

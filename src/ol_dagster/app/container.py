@@ -32,12 +32,24 @@ def dead_letter_store(
     return InstanceDeadLetters(instance, name) if on_refusal == "dead-letter" else None
 
 
-def layered_definitions(local: Definitions | None, graphql_url: str | None) -> Definitions:
+def layered_definitions(
+    local: Definitions | None,
+    graphql_url: str | None,
+    *,
+    timeout_seconds: float,
+    max_bytes: int,
+    deadline: float | None = None,
+) -> Definitions:
     """The process's own definitions (the sensor's code location, a workspace the command
-    loaded), then the webserver's GraphQL API when OL_DAGSTER_GRAPHQL_URL is set."""
+    loaded), then the webserver's GraphQL API when OL_DAGSTER_GRAPHQL_URL is set: its answer
+    due by `deadline` (a sensor's tick's, on `time.monotonic()`), else within `timeout_seconds`."""
     layers = [local] if local is not None else []
     if graphql_url:
-        layers.append(GraphQLDefinitions(graphql_url))
+        layers.append(
+            GraphQLDefinitions(
+                graphql_url, timeout_seconds=timeout_seconds, max_bytes=max_bytes, deadline=deadline
+            )
+        )
     return Layered(*layers)
 
 
@@ -46,7 +58,7 @@ class Container(containers.DeclarativeContainer):
 
     Per-call inputs (the Dagster instance, the code location, where the cursor lives) are given
     when a provider is called: `container.event_source(instance=..., catalog=...)`,
-    `container.asset_catalog(definitions=...)`, `container.definitions(local=...)`,
+    `container.asset_catalog(definitions=...)`, `container.definitions(local=..., deadline=...)`,
     `container.code_location(repositories=[...])`, `container.workspace(workspace_files=...)`,
     `container.cursor_store(read=..., write=..., positions=source.position_from_json)`,
     `container.dead_letters(instance=..., name=...)`.
@@ -77,8 +89,12 @@ class Container(containers.DeclarativeContainer):
     # Asset and job definitions: in process (a code location, a workspace), then GraphQL.
     code_location = providers.Factory(RepositoryDefinitions)
     workspace = providers.Factory(load_workspace)
+    # `deadline=` at the call (the sensor's tick); commands have the tick budget's seconds.
     definitions = providers.Factory(
-        layered_definitions, graphql_url=settings.provided.ol_dagster_graphql_url
+        layered_definitions,
+        graphql_url=settings.provided.ol_dagster_graphql_url,
+        timeout_seconds=settings.provided.ol_dagster_tick_budget_seconds,
+        max_bytes=settings.provided.ol_dagster_graphql_max_bytes,
     )
     asset_catalog = providers.Factory(
         AssetCatalog,
