@@ -54,6 +54,7 @@ from ol_dagster.domain.positions import (
     GAP_WAIT_SECONDS,
     GIVEN_UP_WATCH_SECONDS,
     LEGACY_STRATEGY,
+    MAX_STORAGE_ID,
     JsonValue,
     Position,
 )
@@ -228,8 +229,6 @@ _DISCOVERY_TYPES: tuple[_DiscoveryType, ...] = (
 )
 _GAPS_KEPT = 1_000
 """At most this many missing ids are remembered; the ones after wait their turn."""
-_MAX_STORAGE_ID = 2**63 - 1
-"""Storage ids are 64-bit integers in every Dagster SQL storage."""
 _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 RUNS_AHEAD = 100
@@ -916,7 +915,7 @@ def _legacy_position(position: JsonValue) -> tuple[int, list[str]] | None:
     if not (isinstance(position, dict) and position.get("strategy") == LEGACY_STRATEGY):
         return None
     after, runs = position.get("after"), position.get("runs")
-    if _is_int(after) and -1 <= after <= _MAX_STORAGE_ID and isinstance(runs, list):
+    if _is_int(after) and -1 <= after <= MAX_STORAGE_ID and isinstance(runs, list):
         return after, [run_id for run_id in runs if isinstance(run_id, str)]
     raise _wrong_strategy(position, LEGACY_STRATEGY)
 
@@ -934,7 +933,7 @@ def _global_position(position: JsonValue) -> GlobalPosition:
         gaps, given_up = _gaps(position.get("gaps", [])), _gaps(position.get("given_up", []))
         if (
             _is_int(after)
-            and -1 <= after <= _MAX_STORAGE_ID
+            and -1 <= after <= MAX_STORAGE_ID
             and gaps is not None
             and given_up is not None
         ):
@@ -959,7 +958,7 @@ def _gaps(value: JsonValue) -> dict[int, float] | None:
         if not (isinstance(gap, list) and len(gap) == 2):
             return None
         storage_id, missed = gap
-        if not (_is_int(storage_id) and 0 <= storage_id <= _MAX_STORAGE_ID):
+        if not (_is_int(storage_id) and 0 <= storage_id <= MAX_STORAGE_ID):
             return None
         if not (_is_int(missed) or isinstance(missed, float)):
             return None
@@ -1012,9 +1011,9 @@ def _per_run_position(position: JsonValue) -> PerRunPosition:
         index, runs = position.get("index"), position.get("runs")
         if (
             _is_int(index)
-            and -1 <= index <= _MAX_STORAGE_ID
+            and -1 <= index <= MAX_STORAGE_ID
             and isinstance(runs, dict)
-            and all(_is_int(v) and 0 <= v <= _MAX_STORAGE_ID for v in runs.values())
+            and all(_is_int(v) and 0 <= v <= MAX_STORAGE_ID for v in runs.values())
         ):
             return PerRunPosition(index, {k: int(v) for k, v in runs.items() if isinstance(v, int)})
         raise CursorError(

@@ -10,6 +10,7 @@ from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_dead_letters import InstanceDeadLetters
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.dagster_instance import open_instance
 from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.openlineage_emitter import (
@@ -66,6 +67,10 @@ class Container(containers.DeclarativeContainer):
     """
 
     settings = providers.Singleton(load_settings)
+
+    # The Dagster instance of DAGSTER_HOME, for a command (`home=` at the call): a context
+    # manager whose failures of dagster.yaml and of the storage are StorageErrors.
+    instance = providers.Factory(open_instance)
 
     # One client per container, so its HTTP connections are reused from tick to tick.
     openlineage_client = providers.Singleton(build_client)

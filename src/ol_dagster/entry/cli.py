@@ -5,6 +5,7 @@ Every command reads the Dagster instance of `DAGSTER_HOME`, as Dagster's own com
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -33,19 +34,41 @@ from ol_dagster.domain.ports import (
     EventSource,
     LoadedDefinitions,
 )
+from ol_dagster.domain.positions import MAX_STORAGE_ID
 from ol_dagster.domain.run_state import TailState
 from ol_dagster.version import __version__
 
 
 class _Commands(click.Group):
     """A mistake in the environment or the arguments is one line and exit code 1, naming the
-    fix: never a traceback."""
+    fix: never a traceback (a bad option value is click's usage error, exit code 2). What
+    ol-dagster did not foresee is a bug: its traceback is shown, under a line that says so."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OlDagsterError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:  # a file or folder the system refuses: the environment's
+            raise click.ClickException(_refused(error)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception:
+            if ctx.parent is None:  # once, from the outermost group
+                click.echo(
+                    f"ol-dagster {__version__} failed on an error it did not foresee: a bug. "
+                    "Please report it with the traceback below.",
+                    err=True,
+                )
+            raise
+
+
+def _refused(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    return (
+        f"cannot use{where}: {error.strerror or error}. The user running ol-dagster must be "
+        "able to read it (and write it, for the instance and the state file)"
+    )
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,21 +91,48 @@ def _home() -> Path:
             f"DAGSTER_HOME={home} is relative; Dagster needs an absolute path, like "
             f"DAGSTER_HOME={path.absolute()}"
         )
-    if not path.is_dir():
-        raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
-    if not (path / "dagster.yaml").is_file() and not (path / "history").is_dir():
+    try:
+        if not path.is_dir():
+            raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
+        os.listdir(path)  # a folder this user may not read or enter is said here, not by Dagster
+        if not (path / "dagster.yaml").is_file() and not (path / "history").is_dir():
+            raise click.ClickException(
+                f"DAGSTER_HOME={home} holds no Dagster instance (no dagster.yaml, no history/): "
+                "is it the folder `dagster dev` and `dagster-daemon` use?"
+            )
+    except OSError as error:
         raise click.ClickException(
-            f"DAGSTER_HOME={home} holds no Dagster instance (no dagster.yaml, no history/): "
-            "is it the folder `dagster dev` and `dagster-daemon` use?"
-        )
+            f"DAGSTER_HOME={home} cannot be read ({error.strerror or error}): the user running "
+            "ol-dagster must be able to read and write it, as Dagster's daemon and webserver do"
+        ) from None
     return path
 
 
 @contextmanager
-def _instance() -> Iterator[DagsterInstance]:
-    _home()
-    with DagsterInstance.get() as instance:
+def _instance(container: Container) -> Iterator[DagsterInstance]:
+    instance: DagsterInstance
+    with container.instance(home=_home()) as instance:
         yield instance
+
+
+MAX_PAGE_SIZE = 100_000
+"""A page is held in memory and sent whole before its progress is saved."""
+
+_STORAGE_ID = click.IntRange(min=0, max=MAX_STORAGE_ID)
+"""Storage ids are 64-bit in every Dagster storage: a larger one is a typo."""
+
+
+class _Seconds(click.FloatRange):
+    """A number of seconds, up to a day: not NaN, which every range comparison lets through."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=86_400)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value} is not a number of seconds from 0 to 86400.", param, ctx)
+        return seconds
 
 
 def _definitions_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -172,9 +222,30 @@ class _StateSlot:
     def write(self, text: str) -> None:
         self._text = text
         if self.path is not None:
-            partial = self.path.with_suffix(self.path.suffix + ".partial")
+            partial = self._partial()
             partial.write_text(text)
             partial.replace(self.path)  # atomic: an interruption leaves the previous state whole
+
+    def check(self) -> None:
+        """Fails now, before anything is sent, if the state cannot be read or written: as
+        `write` does, with an empty file beside it, then removed."""
+        if self.path is None:
+            return
+        try:
+            self.read()
+            partial = self._partial()
+            partial.write_text("")
+            partial.unlink()
+        except OSError as error:
+            raise click.ClickException(
+                f"the replay state file {self.path} cannot be kept: {error.strerror or error} "
+                f"({error.filename}). Give a --state-file in a folder that exists and this "
+                "user may write; nothing was sent"
+            ) from None
+
+    def _partial(self) -> Path:
+        assert self.path is not None
+        return self.path.with_suffix(self.path.suffix + ".partial")
 
 
 def _run(
@@ -205,13 +276,13 @@ def _run(
 @cli.command()
 @click.option(
     "--from-storage-id",
-    type=click.IntRange(min=0),
+    type=_STORAGE_ID,
     required=True,
     help="Replay what follows this storage id.",
 )
 @click.option(
     "--to-storage-id",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_STORAGE_ID),
     help="Stop at this storage id (default: the end of the log).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the events as JSON lines; send nothing.")
@@ -223,7 +294,7 @@ def _run(
 )
 @click.option(
     "--page-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_PAGE_SIZE),
     default=500,
     show_default=True,
     help="Records sent together, the progress saved after each page; at least the batch "
@@ -240,7 +311,7 @@ def replay(
 ) -> None:
     """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         catalog = _catalog(container, **target)
         end = to_storage_id or _source(container, instance, catalog).latest_storage_id()
         # bounded at the end seen now: what is written later is the sensor's to send
@@ -259,6 +330,7 @@ def replay(
             upto = to_storage_id if to_storage_id is not None else "end"
             state_file = Path(f".ol-dagster-replay-{from_storage_id}-{upto}.json")
         slot = _StateSlot(state_file)
+        slot.check()
         letters = None if dry_run else container.dead_letters(instance=instance, name=REPLAY)
         sent = read = set_aside = 0
         progress = click.progressbar(
@@ -341,12 +413,12 @@ def _read_only(text: str) -> None:
 )
 @click.option(
     "--after-storage-id",
-    type=click.IntRange(min=0),
+    type=_STORAGE_ID,
     help="Start after this storage id (default: the end of the log, new records only).",
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0),
+    type=_Seconds(),
     default=5.0,
     show_default=True,
     help="Seconds between reads.",
@@ -362,7 +434,7 @@ def tail(
 ) -> None:
     """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         catalog = _catalog(container, **target)
         source = _source(container, instance, catalog)
         start = source.latest_storage_id() if after_storage_id is None else after_storage_id
@@ -388,7 +460,7 @@ def doctor(sensor_name: str, **target: Any) -> None:
     home = _home()
     container = Container()
     settings_problems = problems = _check_settings(container)
-    with _instance() as instance:
+    with _instance(container) as instance:
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
         defaults = "" if (home / "dagster.yaml").is_file() else " (no dagster.yaml: defaults)"
@@ -597,7 +669,7 @@ _NAME = click.option(
 def list_letters(sensor_name: str, events: bool, **target: Any) -> None:
     """Each refused event: which record it came from and what the backend answered."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         letters = container.dead_letter_box(instance=instance, name=sensor_name).letters()
         if events:
             source = _source(container, instance, _catalog(container, **target))
@@ -627,7 +699,7 @@ def resend(sensor_name: str, keys: tuple[str, ...], **target: Any) -> None:
     kept with its new answer. Give the workspace the sensor's deployment runs (-w/-m/-f), so
     that assets are named as the sensor named them."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if not keys or letter.key in keys]
         _unknown(keys, letters)
@@ -658,7 +730,7 @@ def drop(sensor_name: str, keys: tuple[str, ...], everything: bool) -> None:
     if not keys and not everything:
         raise click.ClickException("name the letters to drop (keys from `list`), or give --all")
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if everything or letter.key in keys]
         _unknown(keys, letters)
