@@ -10,6 +10,8 @@ as in a deployment where the jobs live elsewhere, so the run's job is known from
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -25,6 +27,7 @@ from ol_dagster import openlineage_sensor
 from ol_dagster.adapters.graphql_definitions import DefinitionsUnavailable
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, dagster_instance, etl
+from tests.support.dagster_processes import BIN
 from tests.support.schemas import OpenLineageSchemas
 
 BUDGET_SECONDS = 3.0
@@ -290,3 +293,17 @@ def test_an_answer_not_of_the_apis_shape_names_the_field_and_the_fix(
     assert f"its answer is not the API's ({problem}" in message
     assert "the /graphql of a Dagster webserver" in message
     _next_tick_sends_everything(driver, lineage_env, webserver, schemas)
+
+
+def test_doctor_names_the_webserver_without_its_password(
+    driver: SensorDriver, webserver: _Webserver, lineage_env: LineageBackend
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env["DAGSTER_HOME"] = str(driver.instance.root_directory)
+    done = subprocess.run(
+        [str(BIN / "ol-dagster"), "doctor"], env=env, capture_output=True, text=True, timeout=120
+    )
+    output = done.stdout + done.stderr
+    port = webserver.server_address[1]
+    assert f"http://127.0.0.1:{port}/graphql answered in" in output, output
+    assert "s3cret" not in output and "Traceback" not in output

@@ -538,7 +538,9 @@ def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[Ca
         except OlDagsterError as error:
             _say("graphql", str(error), ok=False)
             return container.asset_catalog(definitions=local), 1
-        _say("graphql", f"{url} answered in {time.monotonic() - started:.2f} s")
+        parts = urlsplit(url)  # shown without its userinfo: a password never goes to a log
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        _say("graphql", f"{shown} answered in {time.monotonic() - started:.2f} s")
     catalog: Catalog = container.asset_catalog(definitions=definitions)
     return catalog, 0
 
