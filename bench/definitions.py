@@ -31,6 +31,7 @@ from tests.support.dagster_processes import (
 from ol_dagster.adapters.dagster_compat import loadable_targets
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions
 from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
+from ol_dagster.app.settings import DEFAULT_GRAPHQL_MAX_BYTES, DEFAULT_TICK_BUDGET_SECONDS
 
 LOCATION = """
 from dagster import AssetKey, Definitions, asset
@@ -125,13 +126,21 @@ def _measure(count: int, repeat: int) -> None:
             wait_for_locations(port, ["up", "down"], log)
             requests = []
             for _ in range(repeat):
-                api = GraphQLDefinitions(f"http://127.0.0.1:{port}/graphql")
+                api = GraphQLDefinitions(
+                    f"http://127.0.0.1:{port}/graphql",
+                    timeout_seconds=DEFAULT_TICK_BUDGET_SECONDS,
+                    max_bytes=DEFAULT_GRAPHQL_MAX_BYTES,
+                )
                 started = time.perf_counter()
                 for key in keys:
                     api.asset(key)
                 requests.append(time.perf_counter() - started)
                 assert api.requests == 1
         print(f"  graphql         one request, then all {len(keys)} assets: {_median_ms(requests)}")
+        print(
+            f"  graphql         its answer: {api.answer_bytes:,} bytes, "
+            f"{api.answer_bytes / len(keys):,.0f} an asset (OL_DAGSTER_GRAPHQL_MAX_BYTES)"
+        )
 
 
 def main() -> None:

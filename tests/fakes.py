@@ -70,6 +70,9 @@ class FakeEventSource:
             raise CursorError(f"the cursor's position is not valid: {value!r}")
         return FakePosition(after)
 
+    def run_records(self, run_id: str) -> list[DagsterRecord]:
+        return [r for r in self.log if r.run_id == run_id]
+
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         self.forgotten.extend(run_ids)
         return position  # like a global storage id: nothing is kept per run
@@ -187,13 +190,9 @@ class FakeEmitter:
 class FakeDeadLetters:
     """Dead letters in a dict, in the order first kept."""
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self) -> None:
         self.kept: dict[str, DeadLetter] = {}
-        self.limit = limit
         self.adds = 0
-
-    def count(self) -> int:
-        return len(self.kept)
 
     def letters(self) -> list[DeadLetter]:
         return list(self.kept.values())

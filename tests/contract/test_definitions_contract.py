@@ -14,6 +14,7 @@ import pytest
 
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.graphql_definitions import DefinitionsUnavailable, GraphQLDefinitions
+from ol_dagster.app.settings import DEFAULT_GRAPHQL_MAX_BYTES, DEFAULT_TICK_BUDGET_SECONDS
 from ol_dagster.domain.datasets import AssetFacts
 from ol_dagster.domain.definitions import Layered
 from ol_dagster.domain.ports import Definitions
@@ -110,7 +111,11 @@ def definitions(request: pytest.FixtureRequest, workspace_file: Path) -> Definit
         )
     if kind == "workspace":
         return load_workspace([workspace_file])
-    graphql = GraphQLDefinitions(request.getfixturevalue("graphql_url"))
+    graphql = GraphQLDefinitions(
+        request.getfixturevalue("graphql_url"),
+        timeout_seconds=DEFAULT_TICK_BUDGET_SECONDS,
+        max_bytes=DEFAULT_GRAPHQL_MAX_BYTES,
+    )
     if kind == "graphql":
         return graphql
     # the sensor's shape: its own location (the downstream one), then the webserver's view
@@ -151,7 +156,7 @@ def test_in_process_definitions_give_a_time_partition_its_window(workspace_file:
 def test_a_webserver_that_does_not_answer_fails_in_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}/graphql"
     with pytest.raises(DefinitionsUnavailable) as raised:
-        GraphQLDefinitions(url, timeout_seconds=2).asset(("orders",))
+        GraphQLDefinitions(url, timeout_seconds=2, max_bytes=1000).asset(("orders",))
     message = str(raised.value)
     assert "\n" not in message
     assert url in message

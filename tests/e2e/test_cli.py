@@ -151,6 +151,18 @@ def test_bad_arguments_exit_non_zero_with_a_clear_message(
     assert message in result.output
 
 
+def test_a_bug_keeps_its_traceback_under_a_line_that_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug of ol-dagster")
+
+    monkeypatch.setattr("ol_dagster.entry.cli._home", broken)
+    result = CliRunner().invoke(cli, ["tail", "--dry-run"])
+    assert isinstance(result.exception, RuntimeError)  # not turned into a one-line message
+    assert "failed on an error it did not foresee: a bug" in _stderr(result)
+
+
 def test_without_an_instance_every_command_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     for args in (["doctor"], ["tail", "--dry-run"], ["replay", "--from-storage-id", "0"]):

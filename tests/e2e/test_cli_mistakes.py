@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -49,9 +51,12 @@ def _env(home: Path | str, **settings: str) -> dict[str, str]:
     return clean | {"DAGSTER_HOME": str(home)} | settings
 
 
-def _ol_dagster(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _ol_dagster(
+    env: dict[str, str], *args: str, cwd: Path, as_a_user: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The real command; `as_a_user`: without root's right to ignore file permissions."""
     return subprocess.run(
-        [str(BIN / "ol-dagster"), *args],
+        [*(_a_user() if as_a_user else []), str(BIN / "ol-dagster"), *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -60,9 +65,23 @@ def _ol_dagster(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Comple
     )
 
 
-def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    """The command failed with exactly one line of error, and no traceback."""
-    assert done.returncode == 1, done.stdout + done.stderr
+def _a_user() -> list[str]:
+    """As root (these tests' machines), `chmod` does not stop a process: run the command as root
+    without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that the kernel checks file permissions
+    as it does for any other user."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv (util-linux): permissions cannot be tried")
+    caps = "-dac_override,-dac_read_search"
+    return [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The command failed with exactly one line of error, and no traceback (code 2: click's
+    usage error, for an option's bad value)."""
+    assert done.returncode == code, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, done.stderr
@@ -248,3 +267,160 @@ def test_the_readme_cursor_reset_works_as_written(home: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "-w <your workspace.yaml>" in CURSOR_RESET_HINT
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "problem"),
+    [
+        (["replay", "--from-storage-id", "0", "--page-size", str(10**30)], "--page-size", "1<=x"),
+        (
+            ["replay", "--from-storage-id", str(2**63), "--to-storage-id", str(2**63 + 5)],
+            "--from-storage-id",
+            "is not in the range 0<=x<=9223372036854775807",
+        ),
+        (
+            ["replay", "--from-storage-id", "0", "--to-storage-id", str(2**63)],
+            "--to-storage-id",
+            "<=9223372036854775807",
+        ),
+        (
+            ["tail", "--after-storage-id", str(10**30)],
+            "--after-storage-id",
+            "<=9223372036854775807",
+        ),
+        (["tail", "--interval", "nan"], "--interval", "nan is not a number of seconds"),
+        (["tail", "--interval", "inf"], "--interval", "0<=x<=86400"),
+        (["tail", "--interval", "-1"], "--interval", "0<=x<=86400"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.startswith("--") else "",
+)
+def test_an_option_out_of_its_range_is_a_usage_error(
+    home: Path, tmp_path: Path, args: list[str], option: str, problem: str
+) -> None:
+    args = [*args, "--dry-run", *(["--max-ticks", "2"] if args[0] == "tail" else [])]
+    error = _one_error_line(_ol_dagster(_env(home), *args, cwd=tmp_path), code=2)
+    assert f"Invalid value for '{option}'" in error and problem in error
+
+
+@pytest.mark.parametrize("unreadable", ["folder", "dagster.yaml"])
+def test_an_unreadable_instance_is_named_with_who_must_read_it(
+    home: Path, tmp_path: Path, unreadable: str
+) -> None:
+    copy = tmp_path / "dagster_home"
+    shutil.copytree(home, copy)
+    (copy if unreadable == "folder" else copy / "dagster.yaml").chmod(0)
+    try:
+        done = _ol_dagster(
+            _env(copy), "tail", "--dry-run", "--max-ticks", "1", cwd=tmp_path, as_a_user=True
+        )
+    finally:
+        copy.chmod(0o755)
+        (copy / "dagster.yaml").chmod(0o644)
+    error = _one_error_line(done)
+    assert "Permission denied" in error
+    assert "the user running ol-dagster must be able to read and write" in error.lower()
+
+
+def test_a_read_only_instance_is_named_with_who_must_write_it(home: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "dagster_home"
+    shutil.copytree(home, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        done = _ol_dagster(
+            _env(copy), "tail", "--dry-run", "--max-ticks", "1", cwd=tmp_path, as_a_user=True
+        )
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    error = _one_error_line(done)
+    assert "attempt to write a readonly database" in error
+    assert f"must be able to write DAGSTER_HOME={copy}" in error
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        ("telemetry:\n  enabled: [false\n", "ParserError: while parsing a flow sequence"),
+        (
+            "event_log_storage:\n  module: dagster._core.storage.event_log\n"
+            "  class: NoSuchStorage\n",
+            "Couldn't find class NoSuchStorage",
+        ),
+        (
+            "event_log_storage:\n  modul: dagster._core.storage.event_log\n  class: X\n",
+            "DagsterInvalidConfigError: Errors whilst loading dagster instance config at "
+            'dagster.yaml. Error 1: Received unexpected config entry "modul"',
+        ),
+    ],
+    ids=["yaml syntax", "unknown storage class", "unknown key"],
+)
+def test_a_broken_dagster_yaml_is_named_with_its_problem(
+    tmp_path: Path, yaml_text: str, problem: str
+) -> None:
+    broken = tmp_path / "dagster_home"
+    broken.mkdir()
+    (broken / "dagster.yaml").write_text(yaml_text)
+    done = _ol_dagster(_env(broken), "tail", "--dry-run", "--max-ticks", "1", cwd=tmp_path)
+    error = _one_error_line(done)
+    assert problem in error and f"Fix {broken / 'dagster.yaml'}" in error
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again: nothing listens on it
+
+
+@pytest.mark.parametrize("command", [["doctor"], ["tail", "--dry-run", "--max-ticks", "1"]])
+def test_postgres_down_is_one_line_without_its_password(tmp_path: Path, command: list[str]) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    port = _closed_port()
+    (home / "dagster.yaml").write_text(
+        "storage:\n  postgres:\n    postgres_db:\n      username: dagster\n"
+        f"      password: s3cr3t-pw\n      hostname: 127.0.0.1\n      port: {port}\n"
+        "      db_name: dagster\n"
+    )
+    done = _ol_dagster(_env(home), *command, cwd=tmp_path)
+    error = _one_error_line(done)
+    assert f"its PostgreSQL server 127.0.0.1:{port} does not answer (Connection refused)" in error
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
+    assert "Retrying" not in done.stderr  # failed before Dagster's retries
+
+
+def test_a_config_error_never_shows_a_password_of_dagster_yaml(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "storage:\n  postgres:\n    postgres_db:\n      username: dagster\n"
+        "      password: s3cr3t-pw\n      hostname: 127.0.0.1\n      port: 5432\n"
+        "      db_name: dagster\n      db_nme: s3cr3t-pw\n"
+    )
+    done = _ol_dagster(_env(home), "tail", "--dry-run", "--max-ticks", "1", cwd=tmp_path)
+    error = _one_error_line(done)
+    assert 'unexpected config entry "db_nme"' in error
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("folder", ["missing", "read-only"])
+def test_a_state_file_that_cannot_be_written_is_said_before_anything_is_sent(
+    home: Path, tmp_path: Path, backend: LineageBackend, folder: str
+) -> None:
+    where = tmp_path / "states"
+    if folder == "read-only":
+        where.mkdir()
+        where.chmod(0o555)
+    state = where / "state.json"
+    env = _env(home, OPENLINEAGE_URL=backend.url)
+    args = ["replay", "--from-storage-id", "0", "--page-size", "1", "--state-file", str(state)]
+    try:
+        done = _ol_dagster(env, *args, cwd=tmp_path, as_a_user=True)
+    finally:
+        if where.exists():
+            where.chmod(0o755)
+    error = _one_error_line(done)
+    assert f"the replay state file {state} cannot be kept" in error
+    assert "nothing was sent" in error
+    assert backend.received == []
+    assert not state.exists()

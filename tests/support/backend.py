@@ -55,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif refused:
                 status = 400
                 answer = {"error": f"job {refused[0]['job']['name']} is not allowed here"}
+                backend.refused.extend(refused)
             if status == 200:
                 backend.received.extend(events)
                 headers = dict(self.headers)  # one request's headers, shared by its events
@@ -128,6 +129,8 @@ class LineageBackend:
         """More events than this in one request: HTTP 413, as a proxy's body limit."""
         self.refuse_jobs: set[str] = set()
         """Jobs whose events (and their steps') it refuses as invalid: HTTP 400, with why."""
+        self.refused: list[dict[str, Any]] = []
+        """The events of those jobs it refused."""
         self.delay = 0.0
         """Seconds to wait before answering each request (a large one: a backend that hangs,
         until `stop`)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import math
+from collections.abc import Sequence
 
+from ol_dagster.app.resend import resend_letters
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
+from ol_dagster.domain.lineage import Emittable, LineageEvent
+from ol_dagster.domain.ports import EmitResult
 from ol_dagster.domain.records import DagsterRecord
-from ol_dagster.domain.run_state import TailState
+from ol_dagster.domain.run_state import RunState, TailState
 from ol_dagster.domain.translate import Translator
 from tests.fakes import (
     FakeCursorStore,
@@ -24,6 +28,7 @@ def _tick(
     cursor: FakeCursorStore,
     letters: FakeDeadLetters | None,
     page_size: int = 4,
+    set_aside_after: int = 20,
 ) -> TickReport:
     return run_tick(
         source=source,
@@ -32,6 +37,7 @@ def _tick(
         translator=Translator("default"),
         budget=TickBudget(page_size=page_size, seconds=30.0),
         dead_letters=letters,
+        set_aside_after=set_aside_after,
         sleep=lambda _: None,
     )
 
@@ -65,7 +71,7 @@ def test_a_refused_job_holds_back_no_other_job() -> None:
         assert letter.dagster_run_id == record.run_id
         assert letter.key.startswith(f"{record.run_id}:{record.storage_id}:")
         assert letter.reason == emitter._refusal(0, "").failure
-        assert json.loads(letter.event) == {"job": letter.job}
+        assert (letter.dagster_job, letter.set_aside) == ("bad", False)
     assert report.events_emitted == 6 and report.dead_letters == 4
     assert "set aside 4 events the backend refused; 4 dead letters kept" in report.summary()
 
@@ -112,22 +118,69 @@ def test_with_dead_letters_off_the_tick_stops_at_the_refused_event_and_names_it(
     assert cursor.saved.position == FakePosition(bad_start.storage_id - 1)
 
 
-def test_a_full_store_stops_the_tick_as_if_off() -> None:
-    letters, emitter = FakeDeadLetters(limit=2), FakeEmitter()
+class _CountingEmitter(FakeEmitter):
+    """Names the job of each event it tried to send: those it took, and the one it failed at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
+        result = super().emit(events, deadline=deadline)
+        tried = events[: result.accepted + (result.failure is not None)]
+        self.asked.extend(e.job.name for e in tried if isinstance(e, LineageEvent))
+        return result
+
+
+def test_a_job_refused_too_often_is_set_aside_unsent_and_no_cap_stops_the_tick() -> None:
+    bad_runs = [RunWriter("bad").successful(["z"]) for _ in range(3)]
+    records = list(interleave(RunWriter("good").successful(["x"]), *bad_runs))
+    letters, emitter = FakeDeadLetters(), _CountingEmitter()
     emitter.refused_jobs = {"bad"}
-    report = _tick(FakeEventSource(_log()), emitter, FakeCursorStore(), letters)
-    assert len(letters.letters()) == 2
-    assert report.failure is not None and "the dead-letter store is full" in report.failure
-    again = _tick(FakeEventSource(_log()), emitter, FakeCursorStore(), letters)
-    assert again.failure is not None and "the dead-letter store is full" in again.failure
-    assert "2 dead letters kept" in again.summary()
+    report = _tick(FakeEventSource(records), emitter, FakeCursorStore(), letters, set_aside_after=3)
+    assert report.caught_up and report.failure is None
+    assert sum(job.startswith("bad") for job in emitter.asked) == 3  # then none was tried
+    kept = letters.letters()
+    assert len(kept) == 12  # every event of the 3 bad runs: nothing lost
+    assert sum(not x.set_aside for x in kept) == 3
+    assert all(x.reason.startswith("not sent: the backend had refused 3") for x in kept[3:])
+    assert {e.job.name for e in emitter.sent} == {"good", "good.x"}
+    assert report.unsent == 9 and report.jobs_set_aside == ["bad"]
+    assert "9 events of jobs the backend refuses set aside unsent (bad)" in report.summary()
+
+    # the next tick sets the job's new run aside at once, and the other jobs' go on
+    more = [*RunWriter("bad").successful([]), *RunWriter("other").successful([])]
+    asked = len(emitter.asked)
+    again = _tick(FakeEventSource(more), emitter, FakeCursorStore(), letters, set_aside_after=3)
+    assert emitter.asked[asked:] == ["other", "other"]
+    assert again.unsent == 2 and len(letters.letters()) == 14
 
 
-def test_resent_letters_go_through_the_emitter_as_they_were() -> None:
+def test_resent_letters_are_their_events_translated_again_from_the_log() -> None:
+    records = _log()
     letters, emitter = FakeDeadLetters(), FakeEmitter()
     emitter.refused_jobs = {"bad"}
-    _tick(FakeEventSource(_log()), emitter, FakeCursorStore(), letters)
+    _tick(FakeEventSource(records), emitter, FakeCursorStore(), letters, set_aside_after=2)
+    assert sum(x.set_aside for x in letters.letters()) == 2
     emitter.refused_jobs = set()
-    texts = [x.event for x in letters.letters()]
-    assert emitter.emit_encoded(texts).accepted == 4
-    assert emitter.encoded == texts
+    sent_before = len(emitter.sent)
+    done = resend_letters(
+        FakeEventSource(records), Translator("default"), emitter, letters.letters()
+    )
+    assert len(done.accepted) == 4 and done.refused == done.gone == [] and done.failure is None
+    bad = [r for r in records if r.job_name == "bad"]
+    expected, _, _ = Translator("default").translate_all(RunState(), bad)
+    assert emitter.sent[sent_before:] == expected  # the same events, the same run ids
+
+
+def test_letters_refused_again_on_resend_are_named_and_the_rest_sent() -> None:
+    records = _log()
+    letters, emitter = FakeDeadLetters(), FakeEmitter()
+    emitter.refused_jobs = {"bad"}
+    _tick(FakeEventSource(records), emitter, FakeCursorStore(), letters)
+    done = resend_letters(
+        FakeEventSource(records), Translator("default"), emitter, letters.letters()
+    )
+    assert (len(done.accepted), len(done.refused), done.failure) == (0, 4, None)
+    gone = resend_letters(FakeEventSource([]), Translator("default"), emitter, letters.letters())
+    assert len(gone.gone) == 4

@@ -6,6 +6,7 @@ import math
 import re
 
 from ol_dagster.app.tick import TickBudget, run_tick
+from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.errors import OlDagsterError
 from ol_dagster.domain.ports import EmitResult
 from ol_dagster.domain.records import DagsterRecord
@@ -227,7 +228,7 @@ def test_the_retry_delay_starts_again_after_progress() -> None:
 
 
 class _Unreadable(FakeDeadLetters):
-    def count(self) -> int:
+    def letters(self) -> list[DeadLetter]:
         raise OlDagsterError("the dead letters kept under the instance key 'k' cannot be read")
 
 

@@ -16,10 +16,12 @@ BAD = {
     "ol_dagster_gap_wait_seconds": "nan",
     "ol_dagster_ui_url": "dagster.internal",
     "ol_dagster_graphql_url": "ftp://x/graphql",
+    "ol_dagster_graphql_max_bytes": "0",
     "ol_dagster_include": "team:data",
     "ol_dagster_exclude": "dbt",
     "ol_dagster_facets": "hooks.py",
     "ol_dagster_on_refusal": "dead_letter",
+    "ol_dagster_set_aside_after": "-1",
     "ol_dagster_job_namespace": None,  # any text is a namespace
     "ol_dagster_asset_namespace": "",
     "ol_dagster_storage_namespaces": "notjson",

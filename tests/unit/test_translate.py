@@ -252,3 +252,28 @@ def test_a_late_step_start_while_its_run_is_open_does_not_reopen_the_ended_step(
 
     assert [(e.event_type, e.run_id) for e in late] == [(EventType.START, on_time[1].run_id)]
     assert _shape(rest) == [("COMPLETE", "etl.load"), ("COMPLETE", "etl")]  # no ABORT of extract
+
+
+class _DefectOnStep(Translator):
+    """A translator with a defect that shows on one step's start."""
+
+    def translate(self, state: RunState, record: DagsterRecord) -> list[LineageEvent]:  # type: ignore[override]
+        if record.kind == "STEP_START" and record.step_key == "broken":
+            raise KeyError("a defect")
+        return super().translate(state, record)  # type: ignore[return-value]
+
+
+def test_a_defect_in_translating_one_record_costs_that_record_alone() -> None:
+    run = RunWriter("etl")
+    records = run.successful(["extract", "broken", "load"])
+    events, counts, skipped = _DefectOnStep("default").translate_all(RunState(), records)
+    [defect] = skipped
+    broken = records[3]
+    assert (defect.run_id, defect.storage_id) == (run.run_id, broken.storage_id)
+    assert "KeyError" in defect.reason
+    assert f"--from-storage-id {broken.storage_id - 1} --to-storage-id {broken.storage_id}" in (
+        defect.reason
+    )
+    assert counts[3] == 0 and len(counts) == len(records)
+    assert _shape(events)[-1] == ("COMPLETE", "etl")  # the records after it still go
+    assert ("START", "etl.load") in _shape(events)

@@ -15,14 +15,23 @@ Naming, by what Dagster metadata says:
   (`OL_DAGSTER_ASSET_NAMESPACE`).
 A dataset named after its physical location links to its Dagster name with a `symlinks` facet:
 whichever name a process gives, the Dagster name is on it.
+
+Metadata is untrusted: anyone who can write to the instance can report any value. A value that
+cannot be read (a row count that is NaN, infinite, negative or beyond 64 bits, a URI whose port is
+not a number, a schema of the wrong shape) is left out of the dataset with one warning naming the
+asset, the metadata key and where it came from (the storage id of its event, or the asset's
+definition); the dataset and its event still go. No warning repeats the value of a URI, which may
+hold credentials.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dagster import AssetKey, MultiPartitionKey
@@ -41,6 +50,13 @@ from ol_dagster.domain.records import JobDocs
 logger = logging.getLogger("ol_dagster")
 
 _OBJECT_STORES = {"s3", "s3a", "s3n", "gs", "gcs", "abfss", "wasbs", "hdfs"}
+_MAX_COUNT = 2**63 - 1
+"""Row counts and sizes are 64-bit integers wherever OpenLineage backends keep them."""
+_T = TypeVar("_T")
+
+
+class Unreadable(ValueError):
+    """A metadata value that cannot be read as what its key means: left out, with a warning."""
 
 
 class AssetCatalog:
@@ -87,7 +103,7 @@ class AssetCatalog:
     def _defined_dataset(self, key: AssetKey) -> Dataset:
         facts = self._facts(key)
         alias = DatasetId(self._asset_namespace, "/".join(key.path))
-        physical = self._physical_id(facts)
+        physical = self._physical_id(facts, "its definition")
         return Dataset(
             id=physical or alias,
             asset_key=tuple(key.path),
@@ -149,9 +165,9 @@ class AssetCatalog:
         """Start and end of a time partition of the job's, as POSIX seconds."""
         return self._definitions.partition_window(job_name, partition_key)
 
-    def _physical_id(self, facts: AssetFacts) -> DatasetId | None:
+    def _physical_id(self, facts: AssetFacts, where: str) -> DatasetId | None:
         if facts.uri:
-            return _uri_id(facts.uri)
+            return _read(_uri_id, facts.uri, "dagster/uri", facts.key, where)
         if not facts.table_name:
             return None
         kinds = ([facts.storage_kind] if facts.storage_kind else []) + sorted(facts.kinds)
@@ -163,31 +179,52 @@ class AssetCatalog:
         return None
 
     def materialized(
-        self, key: AssetKey, metadata: Mapping[str, Any], partition: str | None
+        self,
+        key: AssetKey,
+        metadata: Mapping[str, Any],
+        partition: str | None,
+        storage_id: int | None = None,
     ) -> Dataset:
-        """The asset with the run-time metadata of one materialization."""
+        """The asset with the run-time metadata of one materialization (the record at
+        `storage_id`, which the warnings of values left out name)."""
         base = self.dataset(key)
-        logged = facts_of_metadata(tuple(key.path), plain_metadata(metadata))
+        path, where = tuple(key.path), f"its event at storage id {storage_id}"
+        logged = facts_of_metadata(path, _plain(metadata, path, where))
         if base.alias is None:  # no definition says where it lives: maybe the event does
-            physical = self._physical_id(logged)
+            physical = self._physical_id(logged, where)
             if physical is not None:
                 base = replace(base, id=physical, alias=base.id)
-        lineage = _column_lineage(metadata.get("dagster/column_lineage"), self.dataset)
+        lineage = _read(
+            lambda entry: _column_lineage(entry, self.dataset),
+            metadata.get("dagster/column_lineage"),
+            "dagster/column_lineage",
+            path,
+            where,
+        )
         return replace(
             base,
             columns=logged.columns or base.columns,
-            column_lineage=lineage,
-            row_count=_integer(metadata.get("dagster/row_count")),
-            size_bytes=_integer(metadata.get("dagster/size_bytes")),
+            column_lineage=lineage or (),
+            row_count=_read(
+                _count, metadata.get("dagster/row_count"), "dagster/row_count", path, where
+            ),
+            size_bytes=_read(
+                _count, metadata.get("dagster/size_bytes"), "dagster/size_bytes", path, where
+            ),
             partition=str(partition) if partition is not None else None,
             partition_dimensions=_dimensions(partition),
         )
 
     def observed(
-        self, key: AssetKey, metadata: Mapping[str, Any], partition: str | None, version: str | None
+        self,
+        key: AssetKey,
+        metadata: Mapping[str, Any],
+        partition: str | None,
+        version: str | None,
+        storage_id: int | None = None,
     ) -> Dataset:
         """The asset as one observation saw it."""
-        return replace(self.materialized(key, metadata, partition), version=version)
+        return replace(self.materialized(key, metadata, partition, storage_id), version=version)
 
     def checked(self, key: AssetKey, name: str, passed: bool, severity: str | None) -> Dataset:
         return replace(self.dataset(key), checks=(CheckResult(name, passed, severity),))
@@ -204,23 +241,74 @@ def _bigquery(table_name: str) -> DatasetId:
     return DatasetId("bigquery", ".".join(parts))
 
 
-def _integer(entry: Any) -> int | None:
+def _read(
+    read: Callable[[Any], _T], entry: Any, label: str, asset: tuple[str, ...], where: str
+) -> _T | None:
+    """`read(entry)`, the value of metadata key `label` of `asset`; None, with one warning, for
+    a value it cannot read. What went wrong is named, not the value (a URI may hold a password)."""
+    if entry is None:
+        return None
+    try:
+        return read(entry)
+    except Exception as error:  # noqa: BLE001  (untrusted metadata: left out, the event goes)
+        why = str(error) if isinstance(error, Unreadable) else f"{type(error).__name__}"
+        logger.warning(
+            "ol-dagster: left %s out of asset %s, from %s: %s",
+            label[:200],
+            "/".join(asset)[:200],
+            where,
+            why,
+        )
+        return None
+
+
+def _plain(metadata: Mapping[str, Any], asset: tuple[str, ...], where: str) -> dict[str, Any]:
+    """`plain_metadata` of each entry that can be read."""
+    plain: dict[str, Any] = {}
+    for label, entry in metadata.items():
+        value = _read(partial(_plain_one, label), entry, label, asset, where)
+        if value is not None:
+            plain.update(value)
+    return plain
+
+
+def _plain_one(label: str, entry: Any) -> dict[str, Any]:
+    return plain_metadata({label: entry})
+
+
+def _count(entry: Any) -> int:
+    """A row count or a size in bytes: a whole number from 0 to 2^63-1."""
     value = metadata_value(entry)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unreadable(f"a {type(value).__name__}, not a number")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise Unreadable(f"{value!r} is not a whole number")
+    if not 0 <= value <= _MAX_COUNT:
+        shown = (
+            f"{value:.3g}"
+            if abs(value) < 10**300
+            else f"an integer of {int(value).bit_length()} bits"
+        )
+        raise Unreadable(f"{shown} is out of range (0 to 2^63-1)")
+    return int(value)
 
 
 def _uri_id(uri: str) -> DatasetId:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:  # a port that is not a number or beyond 65535, a bracket not closed
+        raise Unreadable("not a URI (its host or port cannot be read)") from None
     scheme = parts.scheme.lower()
     try:
-        named = _named(scheme, parts.hostname or "", parts.port, parts.netloc, parts.path or uri)
+        named = _named(scheme, parts.hostname or "", port, parts.netloc, parts.path or uri)
     except ValueError:  # the convention's own checks: an empty bucket, key or path
         named = None
     if named is not None:
         return DatasetId(named.get_namespace(), named.get_name())
     # Host and port only, so that credentials in a URI never become part of a dataset's name;
     # except on Azure, where `container@account` is the name (no credential goes there).
-    authority = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    authority = (parts.hostname or "") + (f":{port}" if port else "")
     if scheme in ("abfss", "wasbs"):
         authority = parts.netloc
     if scheme in _OBJECT_STORES:

@@ -190,7 +190,9 @@ def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def _all_of(value: Any, kind: type) -> tuple[Any, ...]:
     """`value` when it is a tuple of `kind`s (what `plain_metadata` makes of a column schema or
     of code references); () for anything else a user put under that key."""
-    if isinstance(value, tuple) and all(isinstance(item, kind) for item in value):
+    # `type(...) is tuple`: some of Dagster's values are named tuples that refuse iteration
+    # (an `AssetKey` given where a schema is expected)
+    if type(value) is tuple and all(isinstance(item, kind) for item in value):
         return value
     return ()
 

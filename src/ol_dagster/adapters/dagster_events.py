@@ -54,6 +54,7 @@ from ol_dagster.domain.positions import (
     GAP_WAIT_SECONDS,
     GIVEN_UP_WATCH_SECONDS,
     LEGACY_STRATEGY,
+    MAX_STORAGE_ID,
     JsonValue,
     Position,
 )
@@ -228,8 +229,6 @@ _DISCOVERY_TYPES: tuple[_DiscoveryType, ...] = (
 )
 _GAPS_KEPT = 1_000
 """At most this many missing ids are remembered; the ones after wait their turn."""
-_MAX_STORAGE_ID = 2**63 - 1
-"""Storage ids are 64-bit integers in every Dagster SQL storage."""
 _KNOWN_RUNS_KEPT = 10_000
 """Runs whose facts a source keeps between pages; beyond, it forgets them all and fetches again."""
 RUNS_AHEAD = 100
@@ -240,6 +239,8 @@ COMMITTED_AHEAD = 5_000
 """Storage ids listed ahead of a page, in one query, to tell that none is in flight below the
 pages after it: one query per this many ids rather than one per page (a new connection each on
 Dagster's PostgreSQL storage)."""
+_RUN_PAGE = 5_000
+"""Records of one run read in one query when a run is read whole (a dead letter's)."""
 _STARTED_STATUSES = [
     DagsterRunStatus.STARTED,
     DagsterRunStatus.SUCCESS,
@@ -258,7 +259,7 @@ def _nominal_time(tags: Mapping[str, str]) -> float | None:
         return None
     try:
         return datetime.fromisoformat(scheduled).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):  # a tag anyone can set: not a time ol-dagster can use
         return None
 
 
@@ -311,6 +312,14 @@ class DagsterEventSource:
             position = _own(after, PerRunPosition)
             return self._read_per_run(position.index, position.runs, limit)
         return self._read_global(_own(after, GlobalPosition), limit)
+
+    def run_records(self, run_id: str) -> list[DagsterRecord]:
+        entries: list[tuple[int, _Entry]] = []
+        while True:
+            found = self._run_entries(run_id, entries[-1][0] if entries else 0, _RUN_PAGE)
+            entries.extend(found)
+            if len(found) < _RUN_PAGE:
+                return self._to_records(entries)
 
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         if self.strategy != PER_RUN:
@@ -689,32 +698,52 @@ class DagsterEventSource:
         unknown = _RunFacts(None, None)
         records = []
         for storage_id, entry in entries:
-            event_type, full = entry.event_type, entry.full
             run = facts.get(entry.run_id, unknown)
-            datasets, upstream = self._datasets_of(full) if full is not None else ((), ())
-            job_name, step_key = entry.job_name, entry.step_key
-            step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
-            records.append(
-                DagsterRecord(
-                    kind=event_type.name if event_type is not None else "",
-                    run_id=entry.run_id,
-                    job_name=job_name,
-                    timestamp=entry.timestamp,
-                    storage_id=storage_id,
-                    step_key=step_key,
-                    location=run.location,
-                    run_started_at=run.started_at,
-                    error=_error_of(full) if full is not None else None,
-                    datasets=datasets,
-                    upstream=upstream,
-                    asset_step=bool(step_datasets),
-                    step_datasets=step_datasets,
-                    run=run.facts,
-                    docs=self._docs_of(job_name, step_key, event_type),
-                    late=storage_id in late,
+            try:
+                record = self._record(storage_id, entry, run, storage_id in late)
+            except Exception as error:  # noqa: BLE001  (a defect costs this record's assets alone)
+                logger.warning(
+                    "ol-dagster: the assets of storage id %d (run %s) could not be read and are "
+                    "left out of its events (%s: %s); `ol-dagster replay --from-storage-id %d "
+                    "--to-storage-id %d` sends them again once that is fixed",
+                    storage_id,
+                    entry.run_id,
+                    type(error).__name__,
+                    str(error)[:300],
+                    storage_id - 1,
+                    storage_id,
                 )
-            )
+                record = self._record(
+                    storage_id, replace(entry, full=None), run, storage_id in late
+                )
+            records.append(record)
         return records
+
+    def _record(self, storage_id: int, entry: _Entry, run: _RunFacts, late: bool) -> DagsterRecord:
+        """The record of `entry`; of its event-specific data (assets, error) only when `entry`
+        carries Dagster's own entry."""
+        event_type, full = entry.event_type, entry.full
+        datasets, upstream = self._datasets_of(full, storage_id) if full is not None else ((), ())
+        job_name, step_key = entry.job_name, entry.step_key
+        step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
+        return DagsterRecord(
+            kind=event_type.name if event_type is not None else "",
+            run_id=entry.run_id,
+            job_name=job_name,
+            timestamp=entry.timestamp,
+            storage_id=storage_id,
+            step_key=step_key,
+            location=run.location,
+            run_started_at=run.started_at,
+            error=_error_of(full) if full is not None else None,
+            datasets=datasets,
+            upstream=upstream,
+            asset_step=bool(step_datasets),
+            step_datasets=step_datasets,
+            run=run.facts,
+            docs=self._docs_of(job_name, step_key, event_type),
+            late=late,
+        )
 
     def _docs_of(
         self, job_name: str, step_key: str | None, event_type: DagsterEventType | None
@@ -726,20 +755,28 @@ class DagsterEventSource:
             return self._catalog.step_docs(job_name, step_key)
         return None
 
-    def _datasets_of(self, entry: EventLogEntry) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+    def _datasets_of(
+        self, entry: EventLogEntry, storage_id: int
+    ) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
         """The assets an event is about, and for a materialization the assets upstream of it."""
         catalog = self._catalog
         materialization = entry.asset_materialization
         if materialization is not None:
             key, tags = materialization.asset_key, materialization.tags or {}
-            dataset = catalog.materialized(key, materialization.metadata, materialization.partition)
+            dataset = catalog.materialized(
+                key, materialization.metadata, materialization.partition, storage_id
+            )
             versioned = replace(dataset, version=tags.get(_DATA_VERSION_TAG))
             return (versioned,), catalog.inputs(key, _inputs_logged(tags))
         observation = entry.asset_observation
         if observation is not None:
             version = observation.tags.get(_DATA_VERSION_TAG) if observation.tags else None
             dataset = catalog.observed(
-                observation.asset_key, observation.metadata, observation.partition, version
+                observation.asset_key,
+                observation.metadata,
+                observation.partition,
+                version,
+                storage_id,
             )
             return (dataset,), ()
         check = entry.asset_check_evaluation
@@ -878,7 +915,7 @@ def _legacy_position(position: JsonValue) -> tuple[int, list[str]] | None:
     if not (isinstance(position, dict) and position.get("strategy") == LEGACY_STRATEGY):
         return None
     after, runs = position.get("after"), position.get("runs")
-    if _is_int(after) and -1 <= after <= _MAX_STORAGE_ID and isinstance(runs, list):
+    if _is_int(after) and -1 <= after <= MAX_STORAGE_ID and isinstance(runs, list):
         return after, [run_id for run_id in runs if isinstance(run_id, str)]
     raise _wrong_strategy(position, LEGACY_STRATEGY)
 
@@ -896,7 +933,7 @@ def _global_position(position: JsonValue) -> GlobalPosition:
         gaps, given_up = _gaps(position.get("gaps", [])), _gaps(position.get("given_up", []))
         if (
             _is_int(after)
-            and -1 <= after <= _MAX_STORAGE_ID
+            and -1 <= after <= MAX_STORAGE_ID
             and gaps is not None
             and given_up is not None
         ):
@@ -921,7 +958,7 @@ def _gaps(value: JsonValue) -> dict[int, float] | None:
         if not (isinstance(gap, list) and len(gap) == 2):
             return None
         storage_id, missed = gap
-        if not (_is_int(storage_id) and 0 <= storage_id <= _MAX_STORAGE_ID):
+        if not (_is_int(storage_id) and 0 <= storage_id <= MAX_STORAGE_ID):
             return None
         if not (_is_int(missed) or isinstance(missed, float)):
             return None
@@ -974,9 +1011,9 @@ def _per_run_position(position: JsonValue) -> PerRunPosition:
         index, runs = position.get("index"), position.get("runs")
         if (
             _is_int(index)
-            and -1 <= index <= _MAX_STORAGE_ID
+            and -1 <= index <= MAX_STORAGE_ID
             and isinstance(runs, dict)
-            and all(_is_int(v) and 0 <= v <= _MAX_STORAGE_ID for v in runs.values())
+            and all(_is_int(v) and 0 <= v <= MAX_STORAGE_ID for v in runs.values())
         ):
             return PerRunPosition(index, {k: int(v) for k, v in runs.items() if isinstance(v, int)})
         raise CursorError(

@@ -10,6 +10,7 @@ from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_dead_letters import InstanceDeadLetters
 from ol_dagster.adapters.dagster_definitions import RepositoryDefinitions, load_workspace
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.dagster_instance import open_instance
 from ol_dagster.adapters.graphql_definitions import GraphQLDefinitions
 from ol_dagster.adapters.json_cursor import JsonCursorStore
 from ol_dagster.adapters.kafka_delivery import KafkaDelivery
@@ -33,12 +34,24 @@ def dead_letter_store(
     return InstanceDeadLetters(instance, name) if on_refusal == "dead-letter" else None
 
 
-def layered_definitions(local: Definitions | None, graphql_url: str | None) -> Definitions:
+def layered_definitions(
+    local: Definitions | None,
+    graphql_url: str | None,
+    *,
+    timeout_seconds: float,
+    max_bytes: int,
+    deadline: float | None = None,
+) -> Definitions:
     """The process's own definitions (the sensor's code location, a workspace the command
-    loaded), then the webserver's GraphQL API when OL_DAGSTER_GRAPHQL_URL is set."""
+    loaded), then the webserver's GraphQL API when OL_DAGSTER_GRAPHQL_URL is set: its answer
+    due by `deadline` (a sensor's tick's, on `time.monotonic()`), else within `timeout_seconds`."""
     layers = [local] if local is not None else []
     if graphql_url:
-        layers.append(GraphQLDefinitions(graphql_url))
+        layers.append(
+            GraphQLDefinitions(
+                graphql_url, timeout_seconds=timeout_seconds, max_bytes=max_bytes, deadline=deadline
+            )
+        )
     return Layered(*layers)
 
 
@@ -47,7 +60,7 @@ class Container(containers.DeclarativeContainer):
 
     Per-call inputs (the Dagster instance, the code location, where the cursor lives) are given
     when a provider is called: `container.event_source(instance=..., catalog=...)`,
-    `container.asset_catalog(definitions=...)`, `container.definitions(local=...)`,
+    `container.asset_catalog(definitions=...)`, `container.definitions(local=..., deadline=...)`,
     `container.code_location(repositories=[...])`, `container.workspace(workspace_files=...)`,
     `container.cursor_store(read=..., write=..., positions=source.position_from_json)`,
     `container.dead_letters(instance=..., name=...)`.
@@ -55,6 +68,10 @@ class Container(containers.DeclarativeContainer):
     """
 
     settings = providers.Singleton(load_settings)
+
+    # The Dagster instance of DAGSTER_HOME, for a command (`home=` at the call): a context
+    # manager whose failures of dagster.yaml and of the storage are StorageErrors.
+    instance = providers.Factory(open_instance)
 
     # One client per container, so its HTTP connections are reused from tick to tick.
     openlineage_client = providers.Singleton(build_client)
@@ -82,8 +99,12 @@ class Container(containers.DeclarativeContainer):
     # Asset and job definitions: in process (a code location, a workspace), then GraphQL.
     code_location = providers.Factory(RepositoryDefinitions)
     workspace = providers.Factory(load_workspace)
+    # `deadline=` at the call (the sensor's tick); commands have the tick budget's seconds.
     definitions = providers.Factory(
-        layered_definitions, graphql_url=settings.provided.ol_dagster_graphql_url
+        layered_definitions,
+        graphql_url=settings.provided.ol_dagster_graphql_url,
+        timeout_seconds=settings.provided.ol_dagster_tick_budget_seconds,
+        max_bytes=settings.provided.ol_dagster_graphql_max_bytes,
     )
     asset_catalog = providers.Factory(
         AssetCatalog,

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ol_dagster.app.tick import DEFAULT_OPEN_RUN_MAX_AGE_SECONDS
+from ol_dagster.domain.dead_letters import SET_ASIDE_AFTER
 from ol_dagster.domain.errors import ConfigurationError
 from ol_dagster.domain.positions import GAP_WAIT_SECONDS, GIVEN_UP_WATCH_SECONDS
 from ol_dagster.domain.selection import EXAMPLE as SELECTION_EXAMPLE
@@ -19,6 +20,10 @@ from ol_dagster.domain.selection import parse as parse_selectors
 # Dagster kills a sensor evaluation after 60 s by default (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS);
 # stop starting new pages well before that so that the last emit and the cursor save fit.
 DEFAULT_TICK_BUDGET_SECONDS = 30.0
+DEFAULT_GRAPHQL_MAX_BYTES = 32 * 1024 * 1024
+"""The longest answer of the webserver's GraphQL API read (held whole while it is parsed): room
+for some 10,000 assets with a column schema each, or 90,000 plain ones (`bench/definitions.py`
+prints the bytes an asset takes)."""
 
 
 class Settings(BaseSettings):
@@ -53,6 +58,14 @@ class Settings(BaseSettings):
         "keep it as a dead letter and go on, or stop at it until the backend accepts it.",
     )
 
+    ol_dagster_set_aside_after: int = Field(
+        default=SET_ASIDE_AFTER,
+        ge=0,
+        le=1_000_000,
+        description="Events of one Dagster job the backend refuses for good after which that "
+        "job's later events are kept as dead letters without being sent (0: never).",
+    )
+
     ol_dagster_ui_url: str | None = Field(
         default=None,
         description="The Dagster UI's base URL: each run's events then link to its page.",
@@ -62,6 +75,12 @@ class Settings(BaseSettings):
         default=None,
         description="The GraphQL API of the Dagster webserver (http://host:3000/graphql): "
         "asset definitions of every code location, for a sensor in any one of them.",
+    )
+    ol_dagster_graphql_max_bytes: int = Field(
+        default=DEFAULT_GRAPHQL_MAX_BYTES,
+        gt=0,
+        description="The longest answer read from OL_DAGSTER_GRAPHQL_URL, in bytes; a longer "
+        "one fails the tick, counted as it arrives.",
     )
 
     ol_dagster_include: str = Field(
@@ -133,8 +152,10 @@ EXAMPLES = {
     "ol_dagster_open_run_max_age_hours": "168",
     "ol_dagster_gap_wait_seconds": "60",
     "ol_dagster_on_refusal": "stop",
+    "ol_dagster_set_aside_after": "20",
     "ol_dagster_ui_url": "https://dagster.internal:3000",
     "ol_dagster_graphql_url": "http://dagster-webserver:3000/graphql",
+    "ol_dagster_graphql_max_bytes": "67108864",
     "ol_dagster_include": "job:nightly_*,tag:team=data",
     "ol_dagster_exclude": "asset:dbt/*",
     "ol_dagster_facets": "my_company.lineage:facets",

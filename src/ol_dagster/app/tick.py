@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
-from ol_dagster.domain.dead_letters import DeadLetter
+from ol_dagster.domain.dead_letters import SET_ASIDE_AFTER, DeadLetter, refusals_by_job
 from ol_dagster.domain.errors import (
     AHEAD_OF_LOG_HINT,
     CursorError,
@@ -99,6 +99,10 @@ class TickReport:
     retries: int = 0
     dead_letters: int = 0
     """Events the backend refused for good, set aside as dead letters by this tick."""
+    unsent: int = 0
+    """Events of jobs the backend refuses set aside by this tick without being sent."""
+    jobs_set_aside: list[str] = field(default_factory=list)
+    """Dagster jobs whose events are set aside unsent, refused too often."""
     dead_letters_kept: int = 0
     """Dead letters kept, before this tick and after it set any aside."""
     dead_letters_note: str | None = None
@@ -153,6 +157,13 @@ class TickReport:
             text += f", {self.retries} emit retries"
         if self.dead_letters:
             text += f", set aside {self.dead_letters} events the backend refused"
+        if self.jobs_set_aside:
+            text += (
+                f", {self.unsent} events of jobs the backend refuses set aside unsent ("
+                + ", ".join(self.jobs_set_aside[:5])
+                + (", ..." if len(self.jobs_set_aside) > 5 else "")
+                + ")"
+            )
         if self.dead_letters_kept:
             text += (
                 f"; {self.dead_letters_kept} dead letters kept "
@@ -174,13 +185,15 @@ def run_tick(
     budget: TickBudget,
     after_storage_id: int = 0,
     dead_letters: DeadLetters | None = None,
+    set_aside_after: int = SET_ASIDE_AFTER,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> TickReport:
     """Page after page until caught up, out of budget, or stopped by a failure.
 
     An event the backend refuses for good is kept in `dead_letters`, and sending goes on; with
-    none (or the store full), the tick stops at it, as at any other failure.
+    none, the tick stops at it, as at any other failure. Once `set_aside_after` events of one
+    Dagster job are kept so (0: never), that job's later events are kept there unsent.
 
     Pages are pipelined: while one page's events are being sent (on a worker thread), the next
     page is read and translated, as if the pending one were accepted. The next page's events are
@@ -195,21 +208,18 @@ def run_tick(
     if ahead_of_log is not None:
         raise CursorError(ahead_of_log, hint=AHEAD_OF_LOG_HINT)
     report = TickReport(position=state.position)
+    refusals = _Refusals(set_aside_after)
     if dead_letters is not None:
         try:
-            report.dead_letters_kept = dead_letters.count()
+            refusals.known(dead_letters.letters(), report)
         except OlDagsterError as error:  # refusals then stop the tick, as with none
             report.dead_letters_note = f"dead letters not kept: {error}"
             dead_letters = None
-    room = _Room(
-        dead_letters.limit - report.dead_letters_kept if dead_letters else 0,
-        store=dead_letters is not None,
-    )
     state = _forget_dead_runs(state, source, budget.open_run_max_age, report)
     report.settled(state)
     budget = budget.sending(emitter.batch_size)
     pages = _Pages(
-        source, cursor, emitter, translator, budget, dead_letters, room, deadline, clock, sleep
+        source, cursor, emitter, translator, budget, dead_letters, refusals, deadline, clock, sleep
     )
     # Dagster keeps a cursor saved with `update_cursor` only if the evaluation returns: an error
     # after a page was saved is reported, not raised, so that the progress stays.
@@ -237,7 +247,7 @@ class _Pages:
     translator: Translator
     budget: TickBudget
     dead_letters: DeadLetters | None
-    room: _Room
+    refusals: _Refusals
     deadline: float
     clock: Callable[[], float]
     sleep: Callable[[float], None]
@@ -254,7 +264,12 @@ class _Pages:
                 page, read_error, bug = self._next(ahead, pending)
                 if pending is not None:
                     complete = _settle(
-                        pending, self.translator, self.cursor, self.dead_letters, report
+                        pending,
+                        self.translator,
+                        self.cursor,
+                        self.dead_letters,
+                        self.refusals,
+                        report,
                     )
                     if bug is not None:
                         raise bug
@@ -302,40 +317,45 @@ class _Pages:
         """The one retry layer: emit, and retry what was not accepted with a growing delay,
         all before the deadline, which the emitter also keeps (it starts no request past it and
         ends each one by then). A failure that sending again cannot mend is not retried: the
-        event is set aside as a dead letter while there is room, and sending goes on; else the
-        page stops there. `accepted` counts the events set aside."""
+        event is set aside as a dead letter, and sending goes on; with no store, the page stops
+        there. Events of jobs refused too often are set aside without being sent. `accepted`
+        counts the events set aside."""
         events = page.events
         deadline = self.deadline
         if report.pages == 1:  # a first read that outlasted the budget: the tick still moves
             deadline = max(deadline, self.clock() + FIRST_PAGE_SECONDS)
         accepted, delay = 0, self.budget.first_retry_delay
         failure: EmitResult | None = None  # the failure being retried, until something is accepted
+        refusals, store = self.refusals, self.dead_letters is not None
         while accepted < len(events):
-            result = self.emitter.emit(events[accepted:], deadline=deadline)
+            end = refusals.unsent_from(page, accepted) if store else len(events)
+            if end == accepted:  # an event of a job set aside: kept unsent
+                page.letters.append(refusals.unsent_letter(page, accepted))
+                accepted += 1
+                continue
+            result = self.emitter.emit(events[accepted:end], deadline=deadline)
             accepted += result.accepted
             if result.accepted:
                 failure, delay = None, self.budget.first_retry_delay
             if result.failure is None:
-                if accepted == len(events):
-                    break
+                if accepted == end:
+                    continue
                 if failure is None:  # out of time: the rest goes next tick
                     report.out_of_time = True
                     return EmitResult(accepted=accepted)
                 result = failure  # out of time while retrying: that failure is the reason
-            if result.refused is not None and self.room.left > 0:
+            if result.refused is not None and store:
                 letter = page.letter(accepted, result)
                 logger.warning(
                     "ol-dagster: the backend refused %s: %s", letter.describe(), letter.reason
                 )
                 page.letters.append(letter)
-                self.room.left -= 1
+                refusals.refused(letter)
                 accepted, failure, delay = accepted + 1, None, self.budget.first_retry_delay
                 continue
             if not result.retryable or self.clock() + delay >= deadline or result is failure:
                 # named, so that the cursor can be moved past it or the backend fixed
                 why = f"{page.letter(accepted, result).describe()} was not accepted"
-                if result.refused is not None and self.room.left <= 0 and self.room.store:
-                    why += " (the dead-letter store is full: `ol-dagster dead-letters`)"
                 return replace(result, accepted=accepted, failure=f"{why}: {result.failure}")
             failure = result
             logger.info("ol-dagster: emit failed (%s); retrying in %.1f s", result.failure, delay)
@@ -359,26 +379,38 @@ class _Page:
     """Fewer records than a page: the log is read to its end."""
     sent: Future[EmitResult] | None = None
     letters: list[DeadLetter] = field(default_factory=list)
-    """Its events the backend refused for good, set aside while it was sent."""
+    """Its events the backend refused for good, or set aside unsent, while it was sent."""
+    _ends: list[int] | None = None
+    """Where each record's events end among the page's (made when first needed)."""
+
+    def record_of(self, index: int) -> tuple[DagsterRecord, int]:
+        """The record of its `index`-th event, and which of that record's events it is."""
+        if self._ends is None:
+            self._ends = list(accumulate(self.counts))
+        record = bisect_right(self._ends, index)
+        first = self._ends[record - 1] if record else 0
+        return self.batch.records[record], index - first
 
     def letter(self, index: int, refused: EmitResult) -> DeadLetter:
         """The dead letter of its `index`-th event, which the backend refused as `refused`."""
-        record = bisect_right(list(accumulate(self.counts)), index)
-        first = sum(self.counts[:record])
-        dagster = self.batch.records[record]
+        return self.reference(index, refused.failure or "", set_aside=False)
+
+    def reference(self, index: int, reason: str, *, set_aside: bool) -> DeadLetter:
+        dagster, nth = self.record_of(index)
         event = self.events[index]
         job, kind = ("", "DATASET")
         if isinstance(event, LineageEvent):
             job, kind = event.job.name, event.event_type.value
         return DeadLetter(
-            key=f"{dagster.run_id}:{dagster.storage_id}:{index - first}",
             dagster_run_id=dagster.run_id,
             storage_id=dagster.storage_id,
+            index=nth,
+            dagster_job=dagster.job_name,
             job=job,
             event_type=kind,
-            reason=refused.failure or "",
-            event=refused.refused or "",
+            reason=reason,
             refused_at=time.time(),
+            set_aside=set_aside,
         )
 
 
@@ -430,6 +462,7 @@ def _settle(
     translator: Translator,
     cursor: CursorStore,
     dead_letters: DeadLetters | None,
+    refusals: _Refusals,
     report: TickReport,
 ) -> bool:
     """Waits for the page's events to be sent, then keeps its dead letters and saves the state
@@ -457,9 +490,10 @@ def _settle(
     report.failure = result.failure
     report.settled(state)
     if page.letters:
-        assert dead_letters is not None
-        report.dead_letters += len(page.letters)
-        report.dead_letters_kept = dead_letters.count()  # a letter refused again replaces its own
+        unsent = sum(letter.set_aside for letter in page.letters)
+        report.dead_letters += len(page.letters) - unsent
+        report.unsent += unsent
+        refusals.kept(page.letters, report)
     return complete
 
 
@@ -479,13 +513,59 @@ def _forget_dead_runs(
     return TailState(source.forget_runs(state.position, expired), runs, state.log_time)
 
 
-@dataclass(slots=True)
-class _Room:
-    """How many more dead letters the store takes this tick."""
+class _Refusals:
+    """What the tick knows of the letters kept: their keys, and how often the backend refused
+    each Dagster job's events; the jobs whose events are set aside unsent."""
 
-    left: int
-    store: bool
-    """Whether there is a store at all (else refused events stop the tick)."""
+    def __init__(self, set_aside_after: int) -> None:
+        self._after = set_aside_after
+        self._keys: set[str] = set()
+        self._by_job: dict[str, int] = {}
+        self._aside: set[str] = set()
+
+    def known(self, letters: list[DeadLetter], report: TickReport) -> None:
+        """The letters kept when the tick began."""
+        self._keys = {letter.key for letter in letters}
+        self._by_job = refusals_by_job(letters)
+        if self._after > 0:
+            self._aside = {job for job, n in self._by_job.items() if n >= self._after}
+        report.dead_letters_kept = len(self._keys)
+        report.jobs_set_aside = sorted(self._aside)
+
+    def refused(self, letter: DeadLetter) -> None:
+        job = letter.dagster_job
+        if not job:
+            return
+        self._by_job[job] = count = self._by_job.get(job, 0) + 1
+        if self._after > 0 and count >= self._after and job not in self._aside:
+            self._aside.add(job)
+            logger.warning(
+                "ol-dagster: the backend refused %d events of job %s: its later events are set "
+                "aside unsent, the other jobs' lineage goes on; `ol-dagster dead-letters resend` "
+                "sends them once the backend takes them",
+                count,
+                job,
+            )
+
+    def unsent_from(self, page: _Page, index: int) -> int:
+        """The first event at or after `index` of a job set aside (`len(page.events)`: none)."""
+        if not self._aside:
+            return len(page.events)
+        for at in range(index, len(page.events)):
+            if page.record_of(at)[0].job_name in self._aside:
+                return at
+        return len(page.events)
+
+    def unsent_letter(self, page: _Page, index: int) -> DeadLetter:
+        job = page.record_of(index)[0].job_name
+        reason = f"not sent: the backend had refused {self._by_job.get(job, 0)} events of job {job}"
+        return page.reference(index, reason, set_aside=True)
+
+    def kept(self, letters: list[DeadLetter], report: TickReport) -> None:
+        """`letters` are now kept (one refused again replaces its own)."""
+        self._keys.update(letter.key for letter in letters)
+        report.dead_letters_kept = len(self._keys)
+        report.jobs_set_aside = sorted(self._aside)
 
 
 def _records_covered(counts: Sequence[int], accepted: int) -> int:

@@ -63,3 +63,8 @@ DISABLED = (
 
 class BackendError(OlDagsterError):
     """The OpenLineage backend did not accept events; nothing after them was committed."""
+
+
+class StorageError(OlDagsterError):
+    """The Dagster instance cannot be opened (its dagster.yaml, its files), or its storage
+    failed (a database gone or read-only); the message says what fixes it."""

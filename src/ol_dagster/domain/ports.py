@@ -45,6 +45,11 @@ class EventSource(Protocol):
         or written for another kind of event-log storage."""
         ...
 
+    def run_records(self, run_id: str) -> Sequence[DagsterRecord]:
+        """Every record of one Dagster run, from its first, in order ("": the records of no run,
+        such as runless observations): what a dead letter's event is translated again from."""
+        ...
+
     def forget_runs(self, position: Position, run_ids: Sequence[str]) -> Position:
         """`position` without anything it keeps for these runs (runs given up as dead)."""
         ...
@@ -159,13 +164,6 @@ class Delivery(Emitter, Protocol):
 
 class DeadLetters(Protocol):
     """Where events the backend refused for good are kept (`domain.dead_letters`)."""
-
-    @property
-    def limit(self) -> int:
-        """Letters kept at most."""
-        ...
-
-    def count(self) -> int: ...
 
     def letters(self) -> list[DeadLetter]:
         """Every letter kept, oldest first."""

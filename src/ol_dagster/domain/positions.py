@@ -16,6 +16,9 @@ class Position(Protocol):
     def to_json(self) -> JsonValue: ...
 
 
+MAX_STORAGE_ID = 2**63 - 1
+"""Storage ids are 64-bit integers in every Dagster SQL storage."""
+
 LEGACY_STRATEGY = "openlineage-dagster"
 """The position a cursor taken over from openlineage-dagster gets (`{"strategy": this, ...}`):
 the event source maps it onto its own strategy."""

@@ -174,6 +174,9 @@ class Translator:
             except UntranslatableRecord as error:
                 skipped.append(error)
                 produced = []
+            except Exception as error:  # noqa: BLE001  (a defect costs this record alone)
+                skipped.append(_defect(record, error))
+                produced = []
             events.extend(produced)
             counts.append(len(produced))
         return events, counts, skipped
@@ -383,3 +386,16 @@ class Translator:
 
 def _job_run_id(record: DagsterRecord, run: OpenRun) -> str:
     return run.run_id or job_run_id(record.run_id, run.started_at)
+
+
+def _defect(record: DagsterRecord, error: Exception) -> UntranslatableRecord:
+    """A record that a defect of ol-dagster's kept from being translated: skipped and named (its
+    storage id), so that a replay of it sends it once ol-dagster is fixed; the rest of the read
+    goes on."""
+    return UntranslatableRecord(
+        record.run_id,
+        record.storage_id,
+        f"{record.kind} could not be translated ({type(error).__name__}: {str(error)[:300]}); "
+        "please report it, and once fixed send it with `ol-dagster replay --from-storage-id "
+        f"{record.storage_id - 1} --to-storage-id {record.storage_id}`",
+    )

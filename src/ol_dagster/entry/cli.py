@@ -5,13 +5,13 @@ Every command reads the Dagster instance of `DAGSTER_HOME`, as Dagster's own com
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import click
 from dagster import DagsterInstance
 
 from ol_dagster.app.container import Container
+from ol_dagster.app.resend import letter_events, resend_letters
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
 from ol_dagster.domain.dead_letters import DeadLetter
 from ol_dagster.domain.errors import AHEAD_OF_LOG_HINT, DISABLED, CursorError, OlDagsterError
@@ -33,19 +34,41 @@ from ol_dagster.domain.ports import (
     EventSource,
     LoadedDefinitions,
 )
+from ol_dagster.domain.positions import MAX_STORAGE_ID
 from ol_dagster.domain.run_state import TailState
 from ol_dagster.version import __version__
 
 
 class _Commands(click.Group):
     """A mistake in the environment or the arguments is one line and exit code 1, naming the
-    fix: never a traceback."""
+    fix: never a traceback (a bad option value is click's usage error, exit code 2). What
+    ol-dagster did not foresee is a bug: its traceback is shown, under a line that says so."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OlDagsterError as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:  # a file or folder the system refuses: the environment's
+            raise click.ClickException(_refused(error)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception:
+            if ctx.parent is None:  # once, from the outermost group
+                click.echo(
+                    f"ol-dagster {__version__} failed on an error it did not foresee: a bug. "
+                    "Please report it with the traceback below.",
+                    err=True,
+                )
+            raise
+
+
+def _refused(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    return (
+        f"cannot use{where}: {error.strerror or error}. The user running ol-dagster must be "
+        "able to read it (and write it, for the instance and the state file)"
+    )
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,21 +91,48 @@ def _home() -> Path:
             f"DAGSTER_HOME={home} is relative; Dagster needs an absolute path, like "
             f"DAGSTER_HOME={path.absolute()}"
         )
-    if not path.is_dir():
-        raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
-    if not (path / "dagster.yaml").is_file() and not (path / "history").is_dir():
+    try:
+        if not path.is_dir():
+            raise click.ClickException(f"DAGSTER_HOME={home} is not a folder.")
+        os.listdir(path)  # a folder this user may not read or enter is said here, not by Dagster
+        if not (path / "dagster.yaml").is_file() and not (path / "history").is_dir():
+            raise click.ClickException(
+                f"DAGSTER_HOME={home} holds no Dagster instance (no dagster.yaml, no history/): "
+                "is it the folder `dagster dev` and `dagster-daemon` use?"
+            )
+    except OSError as error:
         raise click.ClickException(
-            f"DAGSTER_HOME={home} holds no Dagster instance (no dagster.yaml, no history/): "
-            "is it the folder `dagster dev` and `dagster-daemon` use?"
-        )
+            f"DAGSTER_HOME={home} cannot be read ({error.strerror or error}): the user running "
+            "ol-dagster must be able to read and write it, as Dagster's daemon and webserver do"
+        ) from None
     return path
 
 
 @contextmanager
-def _instance() -> Iterator[DagsterInstance]:
-    _home()
-    with DagsterInstance.get() as instance:
+def _instance(container: Container) -> Iterator[DagsterInstance]:
+    instance: DagsterInstance
+    with container.instance(home=_home()) as instance:
         yield instance
+
+
+MAX_PAGE_SIZE = 100_000
+"""A page is held in memory and sent whole before its progress is saved."""
+
+_STORAGE_ID = click.IntRange(min=0, max=MAX_STORAGE_ID)
+"""Storage ids are 64-bit in every Dagster storage: a larger one is a typo."""
+
+
+class _Seconds(click.FloatRange):
+    """A number of seconds, up to a day: not NaN, which every range comparison lets through."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=86_400)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value} is not a number of seconds from 0 to 86400.", param, ctx)
+        return seconds
 
 
 def _definitions_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -172,9 +222,30 @@ class _StateSlot:
     def write(self, text: str) -> None:
         self._text = text
         if self.path is not None:
-            partial = self.path.with_suffix(self.path.suffix + ".partial")
+            partial = self._partial()
             partial.write_text(text)
             partial.replace(self.path)  # atomic: an interruption leaves the previous state whole
+
+    def check(self) -> None:
+        """Fails now, before anything is sent, if the state cannot be read or written: as
+        `write` does, with an empty file beside it, then removed."""
+        if self.path is None:
+            return
+        try:
+            self.read()
+            partial = self._partial()
+            partial.write_text("")
+            partial.unlink()
+        except OSError as error:
+            raise click.ClickException(
+                f"the replay state file {self.path} cannot be kept: {error.strerror or error} "
+                f"({error.filename}). Give a --state-file in a folder that exists and this "
+                "user may write; nothing was sent"
+            ) from None
+
+    def _partial(self) -> Path:
+        assert self.path is not None
+        return self.path.with_suffix(self.path.suffix + ".partial")
 
 
 def _run(
@@ -198,19 +269,20 @@ def _run(
         # long enough to ride out a backend's hiccup with retries (0.5 s, 1 s, 2 s, ...)
         budget=TickBudget(page_size=page_size, seconds=10.0),
         after_storage_id=after_storage_id,
+        set_aside_after=container.settings().ol_dagster_set_aside_after,
     )
 
 
 @cli.command()
 @click.option(
     "--from-storage-id",
-    type=click.IntRange(min=0),
+    type=_STORAGE_ID,
     required=True,
     help="Replay what follows this storage id.",
 )
 @click.option(
     "--to-storage-id",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_STORAGE_ID),
     help="Stop at this storage id (default: the end of the log).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the events as JSON lines; send nothing.")
@@ -222,7 +294,7 @@ def _run(
 )
 @click.option(
     "--page-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_PAGE_SIZE),
     default=500,
     show_default=True,
     help="Records sent together, the progress saved after each page; at least the batch "
@@ -239,7 +311,7 @@ def replay(
 ) -> None:
     """Send the lineage of history: runs before the sensor existed. Never touches its cursor."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         catalog = _catalog(container, **target)
         end = to_storage_id or _source(container, instance, catalog).latest_storage_id()
         # bounded at the end seen now: what is written later is the sensor's to send
@@ -258,6 +330,7 @@ def replay(
             upto = to_storage_id if to_storage_id is not None else "end"
             state_file = Path(f".ol-dagster-replay-{from_storage_id}-{upto}.json")
         slot = _StateSlot(state_file)
+        slot.check()
         letters = None if dry_run else container.dead_letters(instance=instance, name=REPLAY)
         sent = read = set_aside = 0
         progress = click.progressbar(
@@ -340,12 +413,12 @@ def _read_only(text: str) -> None:
 )
 @click.option(
     "--after-storage-id",
-    type=click.IntRange(min=0),
+    type=_STORAGE_ID,
     help="Start after this storage id (default: the end of the log, new records only).",
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0),
+    type=_Seconds(),
     default=5.0,
     show_default=True,
     help="Seconds between reads.",
@@ -361,7 +434,7 @@ def tail(
 ) -> None:
     """Print the OpenLineage events the sensor would send for new records, as JSON lines."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         catalog = _catalog(container, **target)
         source = _source(container, instance, catalog)
         start = source.latest_storage_id() if after_storage_id is None else after_storage_id
@@ -387,7 +460,7 @@ def doctor(sensor_name: str, **target: Any) -> None:
     home = _home()
     container = Container()
     settings_problems = problems = _check_settings(container)
-    with _instance() as instance:
+    with _instance(container) as instance:
         storage = type(instance.event_log_storage).__name__
         sharded = instance.event_log_storage.is_run_sharded
         defaults = "" if (home / "dagster.yaml").is_file() else " (no dagster.yaml: defaults)"
@@ -465,7 +538,9 @@ def _check_definitions(container: Container, target: dict[str, Any]) -> tuple[Ca
         except OlDagsterError as error:
             _say("graphql", str(error), ok=False)
             return container.asset_catalog(definitions=local), 1
-        _say("graphql", f"{url} answered in {time.monotonic() - started:.2f} s")
+        parts = urlsplit(url)  # shown without its userinfo: a password never goes to a log
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        _say("graphql", f"{shown} answered in {time.monotonic() - started:.2f} s")
     catalog: Catalog = container.asset_catalog(definitions=definitions)
     return catalog, 0
 
@@ -538,12 +613,21 @@ def _check_dead_letters(container: Container, instance: DagsterInstance, name: s
     if not letters:
         _say("refused", "no dead letters: the backend refused no event for good")
         return 0
+    refused = [letter for letter in letters if not letter.set_aside]
+    aside = sorted({letter.dagster_job for letter in letters if letter.set_aside})
+    unsent = len(letters) - len(refused)
+    latest = refused[-1] if refused else letters[-1]
     _say(
         "refused",
-        f"{len(letters)} dead letters: events the backend refused for good, the latest "
-        f"{letters[-1].describe()}: {letters[-1].reason}. Look at them with "
-        "`ol-dagster dead-letters list`; once the backend or the events are fixed, "
-        "`ol-dagster dead-letters resend`",
+        f"{len(letters)} dead letters: {len(refused)} events the backend refused for good, "
+        f"the latest {latest.describe()}: {latest.reason}"
+        + (
+            f"; {unsent} events of jobs it refuses set aside unsent ({', '.join(aside[:5])})"
+            if unsent
+            else ""
+        )
+        + ". Look at them with `ol-dagster dead-letters list`; once the backend or the events "
+        "are fixed, `ol-dagster dead-letters resend`",
         ok=False,
     )
     return 1
@@ -599,53 +683,63 @@ _NAME = click.option(
 
 @dead_letters.command(name="list")
 @_NAME
-@click.option("--events", is_flag=True, help="Print each refused event's JSON, one per line.")
-def list_letters(sensor_name: str, events: bool) -> None:
+@click.option(
+    "--events", is_flag=True, help="Print each letter's event as it would be sent, as JSON lines."
+)
+@_definitions_options
+def list_letters(sensor_name: str, events: bool, **target: Any) -> None:
     """Each refused event: which record it came from and what the backend answered."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         letters = container.dead_letter_box(instance=instance, name=sensor_name).letters()
-    for letter in letters:
         if events:
-            click.echo(letter.event)
-            continue
-        refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
-        click.echo(f"{letter.key}  {letter.describe()}, refused {refused_at}: {letter.reason}")
-    click.echo(f"{len(letters)} dead letters of {sensor_name}", err=True)
+            source = _source(container, instance, _catalog(container, **target))
+            found = letter_events(source, container.translator(), letters)
+            printer = container.printing_emitter(stream=sys.stdout)
+            printer.emit([event for _, event in found if event is not None])
+    if not events:
+        for letter in letters:
+            refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
+            said = "set aside" if letter.set_aside else "refused"
+            click.echo(f"{letter.key}  {letter.describe()}, {said} {refused_at}: {letter.reason}")
+    unsent = sum(letter.set_aside for letter in letters)
+    click.echo(
+        f"{len(letters)} dead letters of {sensor_name}"
+        + (f" ({unsent} set aside unsent)" if unsent else ""),
+        err=True,
+    )
 
 
 @dead_letters.command()
 @_NAME
 @click.argument("keys", nargs=-1)
-def resend(sensor_name: str, keys: tuple[str, ...]) -> None:
-    """Send the letters again (all, or those KEYS), each as it was first sent; those the
-    backend accepts are removed, those it refuses again kept with its new answer."""
+@_definitions_options
+def resend(sensor_name: str, keys: tuple[str, ...], **target: Any) -> None:
+    """Send the letters' events (all, or those KEYS), translated again from the event log as
+    the sensor translated them; those the backend accepts are removed, those it refuses again
+    kept with its new answer. Give the workspace the sensor's deployment runs (-w/-m/-f), so
+    that assets are named as the sensor named them."""
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if not keys or letter.key in keys]
         _unknown(keys, letters)
-        emitter = _sending_emitter(container)
-        accepted: list[DeadLetter] = []
-        refused: list[DeadLetter] = []
-        failure = None
-        for letter in letters:
-            result = emitter.emit_encoded([letter.event])
-            if result.accepted:
-                accepted.append(letter)
-            elif result.refused is not None:
-                refused.append(replace(letter, reason=result.failure or ""))
-            else:
-                failure = f"{letter.describe()} was not accepted: {result.failure}"
-                break
-        box.remove(accepted)  # a letter a tick refused again meanwhile stays
-    click.echo(f"resent {len(accepted)} of {len(letters)} dead letters of {sensor_name}")
-    for letter in refused:
+        source = _source(container, instance, _catalog(container, **target))
+        done = resend_letters(source, container.translator(), _sending_emitter(container), letters)
+        box.remove(done.accepted)  # a letter a tick refused again meanwhile stays
+        if done.refused:
+            box.add(done.refused)
+    click.echo(f"resent {len(done.accepted)} of {len(letters)} dead letters of {sensor_name}")
+    for letter in done.refused[:20]:
         click.echo(f"refused again: {letter.describe()}: {letter.reason}")
-    if failure is not None:
-        raise click.ClickException(f"{failure}. The rest are kept; run the same command again.")
-    if refused:
-        raise click.ClickException(f"{len(refused)} refused again; they are kept")
+    for letter in done.gone[:20]:
+        click.echo(f"not in the event log any more (kept; `drop` forgets it): {letter.describe()}")
+    if done.failure is not None:
+        raise click.ClickException(
+            f"{done.failure}. The rest are kept; run the same command again."
+        )
+    if done.refused:
+        raise click.ClickException(f"{len(done.refused)} refused again; they are kept")
 
 
 @dead_letters.command()
@@ -657,7 +751,7 @@ def drop(sensor_name: str, keys: tuple[str, ...], everything: bool) -> None:
     if not keys and not everything:
         raise click.ClickException("name the letters to drop (keys from `list`), or give --all")
     container = Container()
-    with _instance() as instance:
+    with _instance(container) as instance:
         box = container.dead_letter_box(instance=instance, name=sensor_name)
         letters = [letter for letter in box.letters() if everything or letter.key in keys]
         _unknown(keys, letters)

@@ -63,17 +63,12 @@ def openlineage_sensor(
             summary = f"{DISABLED}: nothing read; the cursor waits until it is enabled"
             context.log.info(f"ol-dagster: {summary}")
             return SkipReason(summary)
-        catalog = wiring.asset_catalog(definitions=_definitions(context, wiring))
+        seconds = tick_budget_seconds or wiring.settings().ol_dagster_tick_budget_seconds
+        # the webserver's answer is due by the tick's deadline, counted from here
+        definitions = _definitions(context, wiring, deadline=started + seconds)
+        catalog = wiring.asset_catalog(definitions=definitions)
         source = wiring.event_source(instance=context.instance, catalog=catalog)
-        report = tick(
-            context,
-            wiring,
-            source,
-            name,
-            record_filter_limit,
-            after_storage_id,
-            tick_budget_seconds,
-        )
+        report = tick(context, wiring, source, name, record_filter_limit, after_storage_id, seconds)
         try:
             lag = _lag(source, report)
         except Exception:  # noqa: BLE001  (the storage that stopped the tick: keep its progress)
@@ -93,12 +88,14 @@ def openlineage_sensor(
     return _openlineage_sensor
 
 
-def _definitions(context: SensorEvaluationContext, wiring: Container) -> Definitions:
+def _definitions(
+    context: SensorEvaluationContext, wiring: Container, deadline: float
+) -> Definitions:
     """Where assets live, their owners and upstream assets: the sensor's own code location,
-    then (OL_DAGSTER_GRAPHQL_URL) the webserver's view of every location."""
+    then (OL_DAGSTER_GRAPHQL_URL) the webserver's view of every location, by `deadline`."""
     repository = context.repository_def
     local = wiring.code_location(repositories=[repository] if repository is not None else [])
-    definitions: Definitions = wiring.definitions(local=local)
+    definitions: Definitions = wiring.definitions(local=local, deadline=deadline)
     return definitions
 
 
@@ -123,12 +120,12 @@ def tick(
     sensor_name: str,
     page_size: int,
     after_storage_id: int,
-    budget_seconds: float | None,
+    budget_seconds: float,
 ) -> TickReport:
     settings = wiring.settings()
     budget = TickBudget(
         page_size=page_size,
-        seconds=budget_seconds or settings.ol_dagster_tick_budget_seconds,
+        seconds=budget_seconds,
         open_run_max_age=settings.ol_dagster_open_run_max_age_hours * 3600,
     )
     return run_tick(
@@ -143,4 +140,5 @@ def tick(
         budget=budget,
         after_storage_id=after_storage_id,
         dead_letters=wiring.dead_letters(instance=context.instance, name=sensor_name),
+        set_aside_after=settings.ol_dagster_set_aside_after,
     )
