@@ -35,7 +35,7 @@ def _async_http(monkeypatch: pytest.MonkeyPatch, backend: LineageBackend) -> Non
 
 
 def _driver(instance: DagsterInstance) -> SensorDriver:
-    sensor = openlineage_sensor(tick_budget_seconds=10)
+    sensor = openlineage_sensor(tick_budget_seconds=3)
     return SensorDriver(sensor, Definitions(jobs=[etl], sensors=[sensor]), instance)
 
 
