@@ -145,9 +145,11 @@ class OpenLineageEmitter:
     Over HTTP (the client's `http` transport, or `HttpBatchTransport` with batches of events a
     request), each event is written as JSON once, straight from the domain's events
     (`event_json`) with what the client's own steps add to it (`ClientSteps`), and sent with the
-    transport's own settings. Any other transport, or a client with filters or dataset
-    reduction (steps that read the whole event), gets the client's objects through
-    `client.emit`.
+    transport's own settings. Over Kafka, the same JSON goes through the client's producer and
+    counts as sent once the brokers acknowledged it (`KafkaDelivery`). Any other transport, or a
+    client with filters or dataset reduction (steps that read the whole event), gets the
+    client's objects through `client.emit`; one that sends in the background is waited on,
+    one whose failures would be lost is refused (`delivery_confirmation`).
     """
 
     def __init__(
