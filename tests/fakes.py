@@ -142,15 +142,6 @@ class FakeEmitter:
         """How many events each call was given."""
         self.refused_jobs: set[str] = set()
         """Jobs whose events (and their steps') the backend refuses for good, as an HTTP 400."""
-        self.encoded: list[str] = []
-        """What `emit_encoded` accepted."""
-
-    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
-        for index, text in enumerate(events):
-            if json.loads(text)["job"].split(".")[0] in self.refused_jobs:
-                return self._refusal(index, text)
-            self.encoded.append(text)
-        return EmitResult(accepted=len(events))
 
     @staticmethod
     def _refusal(accepted: int, text: str) -> EmitResult:

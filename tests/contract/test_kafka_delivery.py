@@ -4,7 +4,6 @@ by another process): what the brokers acknowledged, in order, keyed as the clien
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -139,11 +138,3 @@ def _dataset_event() -> DatasetObservation:
         event_time=datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc),
         dataset=Dataset(id=DatasetId("s3://bucket", "feed"), asset_key=("feed",)),
     )
-
-
-def test_events_sent_once_already_go_through_the_brokers_too(kafka: MockKafka) -> None:
-    """Dead letters resent (`emit_encoded`): acknowledged, keyed as the client keys."""
-    emitter = _emitter(kafka.servers, topic="resent")
-    text = json.dumps(event_dict(run_events(1)[0], "1.13.27"))
-    assert emitter.emit_encoded([text, text]).accepted == 2
-    assert [key for key, _ in kafka.read("resent")] == ["run:default/job0"] * 2

@@ -316,28 +316,6 @@ class OpenLineageEmitter:
                 return _failed(sent + offset, error, partial(str, text))
         return EmitResult(accepted=sent + len(texts))
 
-    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
-        """Events as they were sent once (dead letters), one request each: over HTTP to the
-        transport's own endpoint with its settings; through any other transport as the JSON
-        object (what openlineage-python's Serde writes of it)."""
-        with self._lock:
-            return self._emit_encoded(events, deadline)
-
-    def _emit_encoded(self, events: Sequence[str], deadline: float) -> EmitResult:
-        if self.disabled:
-            return EmitResult(accepted=0, failure=DISABLED, retryable=False)
-        if self._confirmation.refused:
-            return EmitResult(accepted=0, failure=self._confirmation.text, retryable=False)
-        transport = self._client.transport
-        if isinstance(transport, HttpTransport) and type(transport).emit is HttpTransport.emit:
-            return self._emit_http(transport, events, deadline)
-        if self._kafka is not None:
-            return self._to_kafka(self._kafka, events, deadline)
-        return self._confirmed(
-            lambda: self._each(events, lambda text: transport.emit(json.loads(text)), deadline),
-            deadline,
-        )
-
     def _in_time(self, deadline: float, in_flight: int = 0) -> bool:
         """Before each request: False once `deadline` has passed, or when the time left (and
         the grace) is shorter than the last request took, times the requests `in_flight` ahead
@@ -748,10 +726,7 @@ class PrintingEmitter:
 
     def emit(self, events: Sequence[Emittable], *, deadline: float = math.inf) -> EmitResult:
         writer = EventJsonWriter(self._engine_version)
-        return self.emit_encoded([writer.json(event) for event in events])
-
-    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
-        for text in events:
-            self._stream.write(text + "\n")
+        for event in events:
+            self._stream.write(writer.json(event) + "\n")
         self._stream.flush()
         return EmitResult(accepted=len(events))

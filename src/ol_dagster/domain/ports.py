@@ -121,10 +121,6 @@ class Emitter(Protocol):
         """
         ...
 
-    def emit_encoded(self, events: Sequence[str], *, deadline: float = math.inf) -> EmitResult:
-        """Send events already written as OpenLineage JSON (dead letters), as `emit` does."""
-        ...
-
 
 @dataclass(frozen=True, slots=True)
 class Confirmation:
