@@ -184,3 +184,46 @@ def test_letters_refused_again_on_resend_are_named_and_the_rest_sent() -> None:
     assert (len(done.accepted), len(done.refused), done.failure) == (0, 4, None)
     gone = resend_letters(FakeEventSource([]), Translator("default"), emitter, letters.letters())
     assert len(gone.gone) == 4
+
+
+class _DefectOnZ(Translator):
+    """A translator with a defect that shows on the start of step `z`."""
+
+    def translate(self, state: RunState, record: DagsterRecord) -> list[Emittable]:
+        if record.kind == "STEP_START" and record.step_key == "z":
+            raise KeyError("a defect")
+        return super().translate(state, record)
+
+
+def test_a_record_a_defect_kept_from_translation_is_kept_and_sent_once_fixed() -> None:
+    records = _log()
+    letters, emitter, cursor = FakeDeadLetters(), FakeEmitter(), FakeCursorStore()
+    report = run_tick(
+        source=FakeEventSource(records),
+        cursor=cursor,
+        emitter=emitter,
+        translator=_DefectOnZ("default"),
+        budget=TickBudget(page_size=4, seconds=30.0),
+        dead_letters=letters,
+        sleep=lambda _: None,
+    )
+    assert report.caught_up and len(report.skipped) == 1
+    [letter] = letters.letters()
+    broken = next(r for r in records if r.kind == "STEP_START" and r.step_key == "z")
+    assert (letter.event_type, letter.storage_id, letter.dagster_job) == (
+        "UNTRANSLATED",
+        broken.storage_id,
+        "bad",
+    )
+    assert "KeyError" in letter.reason and "could not be translated" in letter.describe()
+    assert cursor.saved is not None and cursor.saved.position == FakePosition(
+        records[-1].storage_id
+    )
+
+    still = resend_letters(FakeEventSource(records), _DefectOnZ("default"), emitter, [letter])
+    assert still.untranslated == [letter] and still.accepted == []
+    sent_before = len(emitter.sent)
+    fixed = resend_letters(FakeEventSource(records), Translator("default"), emitter, [letter])
+    assert fixed.accepted == [letter]
+    [start] = emitter.sent[sent_before:]
+    assert (start.event_type.value, start.job.name) == ("START", "bad.z")

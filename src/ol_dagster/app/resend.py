@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ol_dagster.domain.dead_letters import DeadLetter
+from ol_dagster.domain.dead_letters import UNTRANSLATED, DeadLetter
 from ol_dagster.domain.lineage import Emittable
 from ol_dagster.domain.ports import Emitter, EventSource
 from ol_dagster.domain.run_state import RunState
@@ -26,28 +26,37 @@ class Resent:
     """Refused again, each with the backend's new answer."""
     gone: list[DeadLetter] = field(default_factory=list)
     """Whose record the event log no longer holds (its run deleted), or no longer makes."""
+    untranslated: list[DeadLetter] = field(default_factory=list)
+    """Of records that still make no event (the defect not fixed yet)."""
     failure: str | None = None
     """Why sending stopped before the rest (the backend down, ...)."""
 
 
 def letter_events(
     source: EventSource, translator: Translator, letters: Sequence[DeadLetter]
-) -> list[tuple[DeadLetter, Emittable | None]]:
-    """Each letter with its event, translated again (None: the log no longer makes it)."""
+) -> list[tuple[DeadLetter, list[Emittable] | None]]:
+    """Each letter with its event, translated again; a letter of a record a defect kept from
+    being translated, with every event the record makes now. None: the log no longer holds the
+    record (its run deleted)."""
     runs: dict[str, list[DeadLetter]] = {}
     for letter in letters:
         runs.setdefault(letter.dagster_run_id, []).append(letter)
-    found: dict[str, Emittable] = {}
+    found: dict[str, list[Emittable]] = {}
     for run_id, wanted in runs.items():
+        whole = {x.storage_id for x in wanted if x.event_type == UNTRANSLATED}
         keys = {letter.key for letter in wanted}
         records = source.run_records(run_id)
         events, counts, _ = translator.translate_all(RunState(), records)
         at = 0
         for record, count in zip(records, counts, strict=True):
-            for nth in range(count):
-                key = f"{record.run_id}:{record.storage_id}:{nth}"
-                if key in keys:
-                    found[key] = events[at + nth]
+            made = events[at : at + count]
+            if record.storage_id in whole:
+                found[f"{record.run_id}:{record.storage_id}:0"] = list(made)
+            else:
+                for nth, event in enumerate(made):
+                    key = f"{record.run_id}:{record.storage_id}:{nth}"
+                    if key in keys:
+                        found[key] = [event]
             at += count
     return [(letter, found.get(letter.key)) for letter in letters]
 
@@ -58,27 +67,34 @@ def resend_letters(
     emitter: Emitter,
     letters: Sequence[DeadLetter],
 ) -> Resent:
-    """Sends the letters' events again in order; stops at a failure that is not a refusal."""
+    """Sends the letters' events again in order; stops at a failure that is not a refusal. A
+    letter is done once all its events are accepted."""
     done = Resent()
-    pending: list[tuple[DeadLetter, Emittable]] = []
-    for letter, event in letter_events(source, translator, letters):
-        if event is None:
+    queue: list[tuple[DeadLetter, list[Emittable]]] = []
+    for letter, events in letter_events(source, translator, letters):
+        if events is None:
             done.gone.append(letter)
+        elif not events:  # a record that still makes no event: kept, to try again once fixed
+            done.untranslated.append(letter)
         else:
-            pending.append((letter, event))
-    while pending:
-        result = emitter.emit([event for _, event in pending])
-        done.accepted.extend(letter for letter, _ in pending[: result.accepted])
-        pending = pending[result.accepted :]
-        if not pending:
+            queue.append((letter, events))
+    while queue:
+        result = emitter.emit([event for _, events in queue for event in events])
+        accepted = result.accepted
+        while queue and accepted >= len(queue[0][1]):
+            accepted -= len(queue[0][1])
+            done.accepted.append(queue.pop(0)[0])
+        if not queue:
             break
+        if accepted:  # a letter of several events, partly accepted: the rest goes next
+            queue[0] = (queue[0][0], queue[0][1][accepted:])
         if result.refused is not None:
-            letter, _ = pending.pop(0)
+            letter, _ = queue.pop(0)
             done.refused.append(replace(letter, reason=result.failure or "", set_aside=False))
             continue
         if result.failure is None and result.accepted:
             continue
         why = result.failure or "the emitter took none of them"
-        done.failure = f"{pending[0][0].describe()} was not accepted: {why}"
+        done.failure = f"{queue[0][0].describe()} was not accepted: {why}"
         break
     return done

@@ -16,11 +16,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
-from ol_dagster.domain.dead_letters import SET_ASIDE_AFTER, DeadLetter, refusals_by_job
+from ol_dagster.domain.dead_letters import (
+    SET_ASIDE_AFTER,
+    DeadLetter,
+    refusals_by_job,
+    untranslated,
+)
 from ol_dagster.domain.errors import (
     AHEAD_OF_LOG_HINT,
     CursorError,
     OlDagsterError,
+    TranslationDefect,
     UntranslatableRecord,
 )
 from ol_dagster.domain.lineage import Emittable, LineageEvent
@@ -479,9 +485,16 @@ def _settle(
         _, _, skipped = translator.translate_all(runs, records[:done])
         log_time = max((r.timestamp for r in records[:done]), default=page.base.log_time)
         state = TailState(page.batch.position_after(done), runs, max(log_time, page.base.log_time))
-    if page.letters:
+    letters = page.letters
+    if dead_letters is not None:  # and records a defect kept from being translated
+        letters = letters + [
+            untranslated(skip.run_id, skip.storage_id, skip.job_name, skip.reason, time.time())
+            for skip in skipped
+            if isinstance(skip, TranslationDefect)
+        ]
+    if letters:
         assert dead_letters is not None
-        dead_letters.add(page.letters)  # before the cursor passes them: nothing is dropped
+        dead_letters.add(letters)  # before the cursor passes them: nothing is dropped
     cursor.save(state)
     report.records_read += done
     report.records_unsent += len(records) - done
@@ -489,11 +502,11 @@ def _settle(
     report.skipped.extend(skipped)
     report.failure = result.failure
     report.settled(state)
-    if page.letters:
+    if letters:
         unsent = sum(letter.set_aside for letter in page.letters)
         report.dead_letters += len(page.letters) - unsent
         report.unsent += unsent
-        refusals.kept(page.letters, report)
+        refusals.kept(letters, report)
     return complete
 
 

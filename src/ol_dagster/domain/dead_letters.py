@@ -25,6 +25,11 @@ REASON_KEPT = 1000
 """Characters of the backend's answer a letter keeps."""
 
 
+UNTRANSLATED = "UNTRANSLATED"
+"""The event type of a letter that keeps a record a defect kept from being translated: it
+stands for every event the record makes once translated."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     dagster_run_id: str
@@ -36,7 +41,7 @@ class DeadLetter:
     job: str
     """The OpenLineage job (a Dagster job, or `job.step`); empty for a dataset event."""
     event_type: str
-    """START, RUNNING, COMPLETE, FAIL, ABORT, or DATASET."""
+    """START, RUNNING, COMPLETE, FAIL, ABORT, DATASET, or `UNTRANSLATED`."""
     reason: str
     """The backend's answer (its first `REASON_KEPT` characters), or why it was set aside."""
     refused_at: float
@@ -50,14 +55,26 @@ class DeadLetter:
         return f"{self.dagster_run_id}:{self.storage_id}:{self.index}"
 
     def describe(self) -> str:
-        what = f"the {self.event_type} event of job {self.job}" if self.job else "a dataset event"
+        if self.event_type == UNTRANSLATED:
+            what = "a record that could not be translated"
+        elif self.job:
+            what = f"the {self.event_type} event of job {self.job}"
+        else:
+            what = "a dataset event"
         return f"{what} (Dagster run {self.dagster_run_id}, storage id {self.storage_id})"
+
+
+def untranslated(
+    defect_run_id: str, storage_id: int, job: str, reason: str, at: float
+) -> DeadLetter:
+    """The letter of a record a defect kept from being translated."""
+    return DeadLetter(defect_run_id, storage_id, 0, job, "", UNTRANSLATED, reason, at)
 
 
 def refusals_by_job(letters: list[DeadLetter]) -> dict[str, int]:
     """How many events of each Dagster job the backend refused (set-aside ones not counted)."""
     counts: dict[str, int] = {}
     for letter in letters:
-        if not letter.set_aside and letter.dagster_job:
+        if not letter.set_aside and letter.dagster_job and letter.event_type != UNTRANSLATED:
             counts[letter.dagster_job] = counts.get(letter.dagster_job, 0) + 1
     return counts

@@ -17,6 +17,15 @@ class UntranslatableRecord(OlDagsterError):
         self.reason = reason
 
 
+class TranslationDefect(UntranslatableRecord):
+    """A record a defect of ol-dagster's kept from being translated: skipped alone, and kept as
+    a dead letter (where there is a store) so that a resend translates it again once fixed."""
+
+    def __init__(self, run_id: str, storage_id: int, reason: str, job_name: str) -> None:
+        super().__init__(run_id, storage_id, reason)
+        self.job_name = job_name
+
+
 CURSOR_RESET_HINT = (
     "Reset it in the Dagster UI (the sensor's page, 'Edit cursor', empty value) or with "
     "`dagster sensor cursor --delete <sensor name> -w <your workspace.yaml>` (or the -m/-f "

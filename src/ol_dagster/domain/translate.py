@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ol_dagster.domain.datasets import Dataset
-from ol_dagster.domain.errors import UntranslatableRecord
+from ol_dagster.domain.errors import TranslationDefect, UntranslatableRecord
 from ol_dagster.domain.lineage import (
     DatasetObservation,
     Emittable,
@@ -388,14 +388,15 @@ def _job_run_id(record: DagsterRecord, run: OpenRun) -> str:
     return run.run_id or job_run_id(record.run_id, run.started_at)
 
 
-def _defect(record: DagsterRecord, error: Exception) -> UntranslatableRecord:
+def _defect(record: DagsterRecord, error: Exception) -> TranslationDefect:
     """A record that a defect of ol-dagster's kept from being translated: skipped and named (its
-    storage id), so that a replay of it sends it once ol-dagster is fixed; the rest of the read
-    goes on."""
-    return UntranslatableRecord(
+    storage id), so that it can be sent once ol-dagster is fixed; the rest of the read goes on."""
+    return TranslationDefect(
         record.run_id,
         record.storage_id,
         f"{record.kind} could not be translated ({type(error).__name__}: {str(error)[:300]}); "
-        "please report it, and once fixed send it with `ol-dagster replay --from-storage-id "
-        f"{record.storage_id - 1} --to-storage-id {record.storage_id}`",
+        "please report it; once fixed, `ol-dagster dead-letters resend` (or `ol-dagster replay "
+        f"--from-storage-id {record.storage_id - 1} --to-storage-id {record.storage_id}`) sends "
+        "it",
+        record.job_name,
     )

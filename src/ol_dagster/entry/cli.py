@@ -696,7 +696,7 @@ def list_letters(sensor_name: str, events: bool, **target: Any) -> None:
             source = _source(container, instance, _catalog(container, **target))
             found = letter_events(source, container.translator(), letters)
             printer = container.printing_emitter(stream=sys.stdout)
-            printer.emit([event for _, event in found if event is not None])
+            printer.emit([event for _, events in found for event in events or ()])
     if not events:
         for letter in letters:
             refused_at = datetime.fromtimestamp(letter.refused_at, timezone.utc).isoformat()
@@ -734,6 +734,8 @@ def resend(sensor_name: str, keys: tuple[str, ...], **target: Any) -> None:
         click.echo(f"refused again: {letter.describe()}: {letter.reason}")
     for letter in done.gone[:20]:
         click.echo(f"not in the event log any more (kept; `drop` forgets it): {letter.describe()}")
+    for letter in done.untranslated[:20]:
+        click.echo(f"still cannot be translated (kept): {letter.describe()}: {letter.reason}")
     if done.failure is not None:
         raise click.ClickException(
             f"{done.failure}. The rest are kept; run the same command again."
