@@ -109,7 +109,12 @@ class _Handler(BaseHTTPRequestHandler):
         webserver.authorizations.append(self.headers.get("Authorization"))
         mode = webserver.mode
         try:
-            if mode == "silent":  # takes the request, never answers
+            if mode.startswith("redirect "):  # a 302 to another place (a login page, say)
+                self.send_response(302)
+                self.send_header("Location", mode.removeprefix("redirect "))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif mode == "silent":  # takes the request, never answers
                 webserver.released.wait(60)
             elif mode == "trickle":  # the headers, then a byte every 2 s
                 body = json.dumps(proper_answer()).encode()
@@ -132,6 +137,12 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the reader gave up on it
 
+    def do_GET(self) -> None:  # a redirected POST comes back as a GET
+        self.server.followed.append(self.headers.get("Authorization"))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _headers(self, length: int | None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -152,6 +163,8 @@ class _Webserver(ThreadingHTTPServer):
         """"silent", "trickle", "big", "big, its length unsaid", else the answer itself."""
         self.released = threading.Event()
         self.authorizations: list[str | None] = []
+        self.followed: list[str | None] = []
+        """The Authorization header of each redirect followed (a GET)."""
         big = proper_answer("x" * BIG_BYTES)
         self.big = json.dumps(big).encode()
 
@@ -307,3 +320,18 @@ def test_doctor_names_the_webserver_without_its_password(
     port = webserver.server_address[1]
     assert f"http://127.0.0.1:{port}/graphql answered in" in output, output
     assert "s3cret" not in output and "Traceback" not in output
+
+
+def test_a_redirect_is_not_followed_and_carries_the_password_nowhere(
+    driver: SensorDriver,
+    webserver: _Webserver,
+    lineage_env: LineageBackend,
+    schemas: OpenLineageSchemas,
+) -> None:
+    port = webserver.server_address[1]
+    webserver.answer(f"redirect http://other:pw@localhost:{port}/login")
+    message = _failed_tick(driver, lineage_env)
+    assert f"HTTP 302 Found to http://localhost:{port}/login" in message, message
+    assert "pw@" not in message
+    assert webserver.followed == []
+    _next_tick_sends_everything(driver, lineage_env, webserver, schemas)

@@ -5,7 +5,8 @@ trickles its answer a byte at a time holds a reader for as long as it likes. Her
 the request's socket at the deadline, which ends any read blocked on it (of the headers or of the
 body); connecting is bounded by the socket timeout, the time left. The body is read in pieces and
 given up on as soon as it passes `max_bytes`, so that no more than that is ever held. urllib's
-opener is kept (proxies from the environment, TLS, redirects), with its connections watched.
+opener is kept (proxies from the environment, TLS), with its connections watched; a redirect is
+not followed (it would carry the Basic auth elsewhere).
 """
 
 from __future__ import annotations
@@ -56,14 +57,20 @@ def post(
     url, headers = _userinfo_as_basic_auth(url, headers)
     request = urllib.request.Request(url, data=body, headers=dict(headers))  # noqa: S310 (http(s): settings check it)
     with _Watchdog(deadline) as watchdog:
-        opener = urllib.request.build_opener(_WatchedHandler(watchdog))
+        opener = urllib.request.build_opener(_WatchedHandler(watchdog), _NoRedirects())
         try:
             try:
                 response: Any = opener.open(request, timeout=left)
             except urllib.error.HTTPError as error:  # an answer too: its body may say why
                 response = error
             with response:
-                reply = Reply(response.getcode(), str(response.reason), _read(response, max_bytes))
+                reason = str(response.reason)
+                where = response.headers.get("Location")
+                if 300 <= response.getcode() < 400 and where:
+                    parts = urlsplit(where)  # named without its userinfo
+                    shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+                    reason += f" to {shown} (redirects are not followed: give that URL)"
+                reply = Reply(response.getcode(), reason, _read(response, max_bytes))
         except (OSError, http_client.HTTPException):
             if watchdog.expired:  # the read failed because its socket was shut
                 raise OutOfTime from None
@@ -71,6 +78,14 @@ def post(
         if watchdog.expired:  # the read ended early, its socket shut
             raise OutOfTime
     return reply
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer, not followed: urllib would send the request's headers (its
+    Basic auth) to wherever it points, and turn the POST into a GET."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _userinfo_as_basic_auth(url: str, headers: Mapping[str, str]) -> tuple[str, Mapping[str, str]]:
