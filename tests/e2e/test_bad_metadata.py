@@ -22,8 +22,12 @@ from dagster import (
 from ol_dagster import openlineage_sensor
 from ol_dagster.adapters.asset_catalog import AssetCatalog
 from ol_dagster.adapters.dagster_events import DagsterEventSource
+from ol_dagster.adapters.graphql_definitions import DefinitionsUnavailable
+from ol_dagster.app.tick import TickBudget, run_tick
 from ol_dagster.domain.datasets import Dataset
 from ol_dagster.domain.records import DagsterRecord
+from ol_dagster.domain.translate import Translator
+from tests.fakes import FakeCursorStore, FakeDeadLetters, FakeEmitter
 from tests.support.backend import LineageBackend
 from tests.support.dagster_env import SensorDriver, dagster_instance
 from tests.support.schemas import OpenLineageSchemas
@@ -154,6 +158,37 @@ def test_a_defect_in_reading_one_record_costs_its_assets_alone(
     assert [r.step_key for r in materializations] == ["nan_rows", "healthy"]
     defective, fine = materializations
     assert defective.datasets == () and fine.datasets != ()
+    assert defective.defect == "RuntimeError: a defect" and fine.defect is None
     assert len(records) == len({(r.run_id, r.storage_id) for r in records}) == 10
     [warning] = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert f"storage id {defective.storage_id}" in warning and "RuntimeError" in warning
+
+    # the tick sends every other event, and keeps the materialization as a dead letter
+    letters, emitter = FakeDeadLetters(), FakeEmitter()
+    report = run_tick(
+        source=source,
+        cursor=FakeCursorStore(),
+        emitter=emitter,
+        translator=Translator("default"),
+        budget=TickBudget(page_size=30, seconds=30.0),
+        dead_letters=letters,
+    )
+    assert report.caught_up and len(emitter.sent) == 9  # 2 runs, 2 steps, 1 materialization
+    [letter] = letters.letters()
+    assert (letter.event_type, letter.storage_id) == ("UNTRANSLATED", defective.storage_id)
+    assert "RuntimeError: a defect" in letter.reason
+
+
+class _UnreachableCatalog(AssetCatalog):
+    def materialized(self, key: AssetKey, *args: Any, **kwargs: Any) -> Dataset:
+        raise DefinitionsUnavailable("the webserver does not answer")
+
+
+def test_a_webserver_that_does_not_answer_holds_the_read_back_rather_than_skip(
+    tmp_path: Path,
+) -> None:
+    with dagster_instance("sqlite_consolidated", tmp_path / "home") as instance:
+        materialize([healthy], instance=instance)
+        source = DagsterEventSource(instance, _UnreachableCatalog())
+        with pytest.raises(DefinitionsUnavailable):
+            source.read(source.initial_position(0), 100)

@@ -48,7 +48,7 @@ from ol_dagster.adapters.dagster_compat import (
     warn_once,
 )
 from ol_dagster.domain.datasets import Dataset
-from ol_dagster.domain.errors import CursorError
+from ol_dagster.domain.errors import CursorError, OlDagsterError
 from ol_dagster.domain.ports import Batch
 from ol_dagster.domain.positions import (
     GAP_WAIT_SECONDS,
@@ -701,21 +701,20 @@ class DagsterEventSource:
             run = facts.get(entry.run_id, unknown)
             try:
                 record = self._record(storage_id, entry, run, storage_id in late)
+            except OlDagsterError:  # a neighbour's failure (the webserver): the read waits on it
+                raise
             except Exception as error:  # noqa: BLE001  (a defect costs this record's assets alone)
+                why = f"{type(error).__name__}: {str(error)[:300]}"
                 logger.warning(
-                    "ol-dagster: the assets of storage id %d (run %s) could not be read and are "
-                    "left out of its events (%s: %s); `ol-dagster replay --from-storage-id %d "
-                    "--to-storage-id %d` sends them again once that is fixed",
+                    "ol-dagster: the assets of storage id %d (run %s) could not be read (%s): a "
+                    "run or step event goes without them, an asset event is kept as a dead "
+                    "letter that `ol-dagster dead-letters resend` sends once that is fixed",
                     storage_id,
                     entry.run_id,
-                    type(error).__name__,
-                    str(error)[:300],
-                    storage_id - 1,
-                    storage_id,
+                    why,
                 )
-                record = self._record(
-                    storage_id, replace(entry, full=None), run, storage_id in late
-                )
+                bare = self._record(storage_id, replace(entry, full=None), run, storage_id in late)
+                record = replace(bare, defect=why)
             records.append(record)
         return records
 

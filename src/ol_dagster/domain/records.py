@@ -103,6 +103,9 @@ class DagsterRecord:
     docs: JobDocs | None = None
     """Of the lineage job the record's own event belongs to: the Dagster job for run records,
     the step for step records."""
+    defect: str | None = None
+    """Why the record's assets could not be read (a defect): it was read without them, and an
+    event about its assets is kept for a resend rather than sent without them."""
     late: bool = False
     """Committed after records the reader read past it (PostgreSQL commits out of order): its
     run may have moved on, or ended, in the reader's state."""

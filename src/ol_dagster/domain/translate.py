@@ -36,6 +36,9 @@ _STEP_BEGIN = (RecordKind.STEP_START, RecordKind.STEP_RESTARTED)
 _STEP_BEGIN_NAMES = frozenset(kind.value for kind in _STEP_BEGIN)
 _TERMINAL = frozenset({EventType.COMPLETE, EventType.FAIL, EventType.ABORT})
 _ASSET_EVENTS = (RecordKind.ASSET_MATERIALIZATION, RecordKind.ASSET_CHECK_EVALUATION)
+_ASSET_EVENT_NAMES = frozenset(
+    kind.value for kind in (*_ASSET_EVENTS, RecordKind.ASSET_OBSERVATION)
+)
 _KINDS = {kind.value: kind for kind in RecordKind}
 
 
@@ -167,6 +170,11 @@ class Translator:
         counts: list[int] = []
         skipped: list[UntranslatableRecord] = []
         for record in records:
+            if record.defect is not None and record.kind in _ASSET_EVENT_NAMES:
+                # its assets could not be read: kept for a resend, never sent without them
+                skipped.append(_defect(record, record.defect))
+                counts.append(0)
+                continue
             try:
                 produced = self.translate(state, record)
                 if self.facets_hook is not None:
@@ -388,15 +396,19 @@ def _job_run_id(record: DagsterRecord, run: OpenRun) -> str:
     return run.run_id or job_run_id(record.run_id, run.started_at)
 
 
-def _defect(record: DagsterRecord, error: Exception) -> TranslationDefect:
+def _defect(record: DagsterRecord, error: Exception | str) -> TranslationDefect:
     """A record that a defect of ol-dagster's kept from being translated: skipped and named (its
     storage id), so that it can be sent once ol-dagster is fixed; the rest of the read goes on."""
     return TranslationDefect(
         record.run_id,
         record.storage_id,
-        f"{record.kind} could not be translated ({type(error).__name__}: {str(error)[:300]}); "
+        f"{record.kind} could not be translated ({_named(error)}); "
         "please report it; once fixed, `ol-dagster dead-letters resend` (or `ol-dagster replay "
         f"--from-storage-id {record.storage_id - 1} --to-storage-id {record.storage_id}`) sends "
         "it",
         record.job_name,
     )
+
+
+def _named(error: Exception | str) -> str:
+    return error if isinstance(error, str) else f"{type(error).__name__}: {str(error)[:300]}"
