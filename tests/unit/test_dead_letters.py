@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ol_dagster.app.resend import resend_letters
 from ol_dagster.app.tick import TickBudget, TickReport, run_tick
@@ -227,3 +228,23 @@ def test_a_record_a_defect_kept_from_translation_is_kept_and_sent_once_fixed() -
     assert fixed.accepted == [letter]
     [start] = emitter.sent[sent_before:]
     assert (start.event_type.value, start.job.name) == ("START", "bad.z")
+
+
+def test_a_letter_whose_record_no_longer_makes_its_event_is_kept_not_replaced() -> None:
+    """A resend after an upgrade that changed a record's events sends no other event in the
+    letter's place: the letter is kept and named."""
+    records = _log()
+    letters, emitter = FakeDeadLetters(), FakeEmitter()
+    emitter.refused_jobs = {"bad"}
+    _tick(FakeEventSource(records), emitter, FakeCursorStore(), letters)
+    start = next(x for x in letters.letters() if (x.job, x.event_type) == ("bad", "START"))
+    moved = replace(start, index=5)  # its place taken by nothing: found by its type and job
+    changed = replace(start, event_type="FAIL")  # the record makes no such event now
+    emitter.refused_jobs = set()
+    sent_before = len(emitter.sent)
+    done = resend_letters(
+        FakeEventSource(records), Translator("default"), emitter, [moved, changed]
+    )
+    assert done.accepted == [moved] and done.gone == [changed]
+    [resent] = emitter.sent[sent_before:]
+    assert (resent.event_type.value, resent.job.name) == ("START", "bad")

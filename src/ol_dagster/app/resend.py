@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ol_dagster.domain.dead_letters import UNTRANSLATED, DeadLetter
+from ol_dagster.domain.dead_letters import UNTRANSLATED, DeadLetter, event_names
 from ol_dagster.domain.lineage import Emittable
 from ol_dagster.domain.ports import Emitter, EventSource
 from ol_dagster.domain.run_state import RunState
@@ -37,28 +37,34 @@ def letter_events(
 ) -> list[tuple[DeadLetter, list[Emittable] | None]]:
     """Each letter with its event, translated again; a letter of a record a defect kept from
     being translated, with every event the record makes now. None: the log no longer holds the
-    record (its run deleted)."""
-    runs: dict[str, list[DeadLetter]] = {}
+    record (its run deleted), or the record no longer makes an event of the letter's type and
+    job (then the letter is kept rather than another event sent in its place)."""
+    runs: dict[str, set[int]] = {}
     for letter in letters:
-        runs.setdefault(letter.dagster_run_id, []).append(letter)
-    found: dict[str, list[Emittable]] = {}
+        runs.setdefault(letter.dagster_run_id, set()).add(letter.storage_id)
+    made: dict[tuple[str, int], list[Emittable]] = {}
     for run_id, wanted in runs.items():
-        whole = {x.storage_id for x in wanted if x.event_type == UNTRANSLATED}
-        keys = {letter.key for letter in wanted}
         records = source.run_records(run_id)
         events, counts, _ = translator.translate_all(RunState(), records)
         at = 0
         for record, count in zip(records, counts, strict=True):
-            made = events[at : at + count]
-            if record.storage_id in whole:
-                found[f"{record.run_id}:{record.storage_id}:0"] = list(made)
-            else:
-                for nth, event in enumerate(made):
-                    key = f"{record.run_id}:{record.storage_id}:{nth}"
-                    if key in keys:
-                        found[key] = [event]
+            if record.storage_id in wanted:
+                made[(run_id, record.storage_id)] = list(events[at : at + count])
             at += count
-    return [(letter, found.get(letter.key)) for letter in letters]
+    return [
+        (letter, _events_of(letter, made.get((letter.dagster_run_id, letter.storage_id))))
+        for letter in letters
+    ]
+
+
+def _events_of(letter: DeadLetter, made: list[Emittable] | None) -> list[Emittable] | None:
+    """The letter's events among those its record makes now."""
+    if made is None or letter.event_type == UNTRANSLATED:
+        return made
+    # its place among the record's events first, else the one of its type and job
+    ordered = made[letter.index : letter.index + 1] + made
+    wanted = (letter.event_type, letter.job)
+    return next(([event] for event in ordered if event_names(event) == wanted), None)
 
 
 def resend_letters(

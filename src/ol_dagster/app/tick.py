@@ -19,6 +19,7 @@ from itertools import accumulate
 from ol_dagster.domain.dead_letters import (
     SET_ASIDE_AFTER,
     DeadLetter,
+    event_names,
     refusals_by_job,
     untranslated,
 )
@@ -29,7 +30,7 @@ from ol_dagster.domain.errors import (
     TranslationDefect,
     UntranslatableRecord,
 )
-from ol_dagster.domain.lineage import Emittable, LineageEvent
+from ol_dagster.domain.lineage import Emittable
 from ol_dagster.domain.ports import (
     Batch,
     CursorStore,
@@ -403,10 +404,7 @@ class _Page:
 
     def reference(self, index: int, reason: str, *, set_aside: bool) -> DeadLetter:
         dagster, nth = self.record_of(index)
-        event = self.events[index]
-        job, kind = ("", "DATASET")
-        if isinstance(event, LineageEvent):
-            job, kind = event.job.name, event.event_type.value
+        kind, job = event_names(self.events[index])
         return DeadLetter(
             dagster_run_id=dagster.run_id,
             storage_id=dagster.storage_id,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ol_dagster.domain.lineage import Emittable, LineageEvent
+
 SET_ASIDE_AFTER = 20
 """Refusals of one Dagster job's events after which its later events are set aside unsent: a
 run of a 10-op job makes 22 events, so a job refused for good is set aside within its first run,
@@ -78,3 +80,10 @@ def refusals_by_job(letters: list[DeadLetter]) -> dict[str, int]:
         if not letter.set_aside and letter.dagster_job and letter.event_type != UNTRANSLATED:
             counts[letter.dagster_job] = counts.get(letter.dagster_job, 0) + 1
     return counts
+
+
+def event_names(event: Emittable) -> tuple[str, str]:
+    """An event's type and job, as a letter names them (a dataset event: `DATASET`, no job)."""
+    if isinstance(event, LineageEvent):
+        return event.event_type.value, event.job.name
+    return "DATASET", ""

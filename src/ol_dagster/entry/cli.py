@@ -616,7 +616,7 @@ def _check_dead_letters(container: Container, instance: DagsterInstance, name: s
     refused = [letter for letter in letters if not letter.set_aside]
     aside = sorted({letter.dagster_job for letter in letters if letter.set_aside})
     unsent = len(letters) - len(refused)
-    latest = refused[-1] if refused else letters[-1]
+    latest = max(refused or letters, key=lambda letter: letter.refused_at)
     _say(
         "refused",
         f"{len(letters)} dead letters: {len(refused)} events the backend refused for good, "
@@ -726,9 +726,9 @@ def resend(sensor_name: str, keys: tuple[str, ...], **target: Any) -> None:
         _unknown(keys, letters)
         source = _source(container, instance, _catalog(container, **target))
         done = resend_letters(source, container.translator(), _sending_emitter(container), letters)
-        box.remove(done.accepted)  # a letter a tick refused again meanwhile stays
-        if done.refused:
-            box.add(done.refused)
+        # a letter a tick refused again meanwhile stays; those refused again here stay too (the
+        # commands never write the ticks' chunks: their new answer is printed below)
+        box.remove(done.accepted)
     click.echo(f"resent {len(done.accepted)} of {len(letters)} dead letters of {sensor_name}")
     for letter in done.refused[:20]:
         click.echo(f"refused again: {letter.describe()}: {letter.reason}")
