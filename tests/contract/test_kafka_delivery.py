@@ -107,6 +107,21 @@ def test_no_acknowledgement_by_the_deadline_is_a_failure_that_names_it() -> None
     assert time.monotonic() - started < 3.0
 
 
+def test_a_producer_queue_full_while_the_brokers_are_down_ends_by_the_deadline() -> None:
+    """A queue of 5 messages, brokers that never answer: handing the 6th event to the producer
+    waits for room, and that wait ends at the deadline, not at `message.timeout.ms`."""
+    emitter = _emitter(
+        f"127.0.0.1:{free_port()}",
+        **{"message.timeout.ms": 60_000, "queue.buffering.max.messages": 5},
+    )
+    started = time.monotonic()
+    result = emitter.emit(run_events(20), deadline=started + 1.0)
+    took = time.monotonic() - started
+    assert result.accepted == 0 and result.retryable, result
+    assert result.failure and "by the tick's deadline" in result.failure, result
+    assert took < 4.0, f"{took:.1f} s"
+
+
 def test_an_event_larger_than_the_producer_takes_is_refused_for_good(kafka: MockKafka) -> None:
     emitter = _emitter(kafka.servers, topic="small", **{"message.max.bytes": 3000})
     small, large = run_events(1), run_events(1, job="j" * 5000)

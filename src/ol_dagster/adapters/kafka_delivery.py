@@ -83,7 +83,7 @@ class KafkaDelivery:
                 reports[index] = None
                 continue
             try:
-                self._produce(producer, index, text, reports)
+                self._produce(producer, index, text, reports, deadline + GRACE_SECONDS)
             except KafkaException as refused:  # a message too large, an unknown setting, ...
                 not_taken = (index, refused.args[0] if refused.args else refused)
                 break
@@ -129,8 +129,16 @@ class KafkaDelivery:
         return transport.producer
 
     def _produce(
-        self, producer: Producer, index: int, text: str, reports: dict[int, KafkaError | None]
+        self,
+        producer: Producer,
+        index: int,
+        text: str,
+        reports: dict[int, KafkaError | None],
+        until: float,
     ) -> None:
+        """Hands one event to the producer; raises TimeoutError when its queue stays full (the
+        brokers down) past `until`, so that a tick never waits out `message.timeout.ms`."""
+
         def delivered(error: KafkaError | None, _message: Message) -> None:
             reports[index] = error
 
@@ -144,6 +152,10 @@ class KafkaDelivery:
                     on_delivery=delivered,
                 )
             except BufferError:  # the producer's queue is full: let it deliver some first
+                if time.monotonic() >= until:
+                    raise TimeoutError(
+                        "the producer's queue stayed full until the tick's deadline"
+                    ) from None
                 producer.poll(0.1)
             else:
                 return
