@@ -263,13 +263,16 @@ def _read(
 
 
 def _plain(metadata: Mapping[str, Any], asset: tuple[str, ...], where: str) -> dict[str, Any]:
-    """`plain_metadata` of each entry that can be read."""
-    plain: dict[str, Any] = {}
-    for label, entry in metadata.items():
-        value = _read(partial(_plain_one, label), entry, label, asset, where)
-        if value is not None:
-            plain.update(value)
-    return plain
+    """`plain_metadata` of the entries that can be read: all at once, else each alone."""
+    try:
+        return plain_metadata(metadata)
+    except Exception:  # noqa: BLE001  (one entry cannot be read: found below, and named)
+        plain: dict[str, Any] = {}
+        for label, entry in metadata.items():
+            value = _read(partial(_plain_one, label), entry, label, asset, where)
+            if value is not None:
+                plain.update(value)
+        return plain
 
 
 def _plain_one(label: str, entry: Any) -> dict[str, Any]:
