@@ -192,3 +192,24 @@ def test_a_webserver_that_does_not_answer_holds_the_read_back_rather_than_skip(
         source = DagsterEventSource(instance, _UnreachableCatalog())
         with pytest.raises(DefinitionsUnavailable):
             source.read(source.initial_position(0), 100)
+
+
+class _DefectiveSteps(AssetCatalog):
+    """A catalog with a defect that shows on one step's assets (every record of that step)."""
+
+    def step_datasets(self, job_name: str, step_key: str) -> tuple[Dataset, ...]:
+        if step_key == "nan_rows":
+            raise RuntimeError("a defect")
+        return super().step_datasets(job_name, step_key)
+
+
+def test_a_defect_in_a_steps_assets_costs_those_assets_alone(tmp_path: Path) -> None:
+    with dagster_instance("sqlite_consolidated", tmp_path / "home") as instance:
+        for materialized in (BAD_ASSETS[0], healthy):
+            materialize([materialized], instance=instance)
+        source = DagsterEventSource(instance, _DefectiveSteps())
+        records = source.read(source.initial_position(0), 100).records
+    broken = [r for r in records if r.step_key == "nan_rows"]
+    assert {r.kind for r in broken} >= {"STEP_START", "ASSET_MATERIALIZATION", "STEP_SUCCESS"}
+    assert all(r.defect == "RuntimeError: a defect" and r.step_datasets == () for r in broken)
+    assert len(records) == 10

@@ -713,18 +713,26 @@ class DagsterEventSource:
                     entry.run_id,
                     why,
                 )
-                bare = self._record(storage_id, replace(entry, full=None), run, storage_id in late)
+                bare = self._record(storage_id, entry, run, storage_id in late, assets=False)
                 record = replace(bare, defect=why)
             records.append(record)
         return records
 
-    def _record(self, storage_id: int, entry: _Entry, run: _RunFacts, late: bool) -> DagsterRecord:
+    def _record(
+        self, storage_id: int, entry: _Entry, run: _RunFacts, late: bool, assets: bool = True
+    ) -> DagsterRecord:
         """The record of `entry`; of its event-specific data (assets, error) only when `entry`
-        carries Dagster's own entry."""
+        carries Dagster's own entry; without anything of the catalog's (assets, docs) when
+        not `assets`, so that a defect there cannot fail the record twice."""
         event_type, full = entry.event_type, entry.full
-        datasets, upstream = self._datasets_of(full, storage_id) if full is not None else ((), ())
+        datasets: tuple[Dataset, ...] = ()
+        upstream: tuple[Dataset, ...] = ()
+        if full is not None and assets:
+            datasets, upstream = self._datasets_of(full, storage_id)
         job_name, step_key = entry.job_name, entry.step_key
-        step_datasets = self._catalog.step_datasets(job_name, step_key) if step_key else ()
+        step_datasets = (
+            self._catalog.step_datasets(job_name, step_key) if step_key and assets else ()
+        )
         return DagsterRecord(
             kind=event_type.name if event_type is not None else "",
             run_id=entry.run_id,
@@ -740,7 +748,7 @@ class DagsterEventSource:
             asset_step=bool(step_datasets),
             step_datasets=step_datasets,
             run=run.facts,
-            docs=self._docs_of(job_name, step_key, event_type),
+            docs=self._docs_of(job_name, step_key, event_type) if assets else None,
             late=late,
         )
 

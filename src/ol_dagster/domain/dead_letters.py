@@ -66,11 +66,9 @@ class DeadLetter:
         return f"{what} (Dagster run {self.dagster_run_id}, storage id {self.storage_id})"
 
 
-def untranslated(
-    defect_run_id: str, storage_id: int, job: str, reason: str, at: float
-) -> DeadLetter:
+def untranslated(run_id: str, storage_id: int, job: str, reason: str, at: float) -> DeadLetter:
     """The letter of a record a defect kept from being translated."""
-    return DeadLetter(defect_run_id, storage_id, 0, job, "", UNTRANSLATED, reason, at)
+    return DeadLetter(run_id, storage_id, 0, job, "", UNTRANSLATED, reason, at)
 
 
 def refusals_by_job(letters: list[DeadLetter]) -> dict[str, int]:
